@@ -1,0 +1,65 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Numeric targets are optimised even in debug builds so that tests over real-sized tensors stay quick.
+let optimized: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"])]
+
+let package = Package(
+    name: "sdapi-swift",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "sdapi", targets: ["sdapi"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev", "zlib1g-dev"])]),
+        .systemLibrary(name: "CFFmpeg", pkgConfig: "libavformat libavcodec libswscale libavutil",
+                       providers: [.apt(["libavcodec-dev", "libavformat-dev", "libswscale-dev"])]),
+
+        .target(name: "TensorCore", dependencies: ["CBLAS"], swiftSettings: optimized),
+        .target(name: "ModelIO", dependencies: [
+            "TensorCore",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+        ], swiftSettings: optimized),
+        .target(name: "Tokenizer"),
+        .target(name: "Networks", dependencies: ["TensorCore"], swiftSettings: optimized),
+        .target(name: "Sampling", dependencies: ["TensorCore"], swiftSettings: optimized),
+        .target(name: "Pipeline", dependencies: ["TensorCore", "ModelIO", "Tokenizer", "Networks", "Sampling"],
+                swiftSettings: optimized),
+        .target(name: "Media", dependencies: ["TensorCore", "CPNG", "CFFmpeg"]),
+        .target(name: "WebAPI", dependencies: [
+            "Pipeline", "Media",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        .executableTarget(name: "sdapi", dependencies: [
+            "WebAPI",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "sdbench", dependencies: ["TensorCore", "ModelIO", "Networks", "Pipeline"],
+                          path: "Sources/sdbench", swiftSettings: optimized),
+
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
+        .testTarget(name: "ModelIOTests", dependencies: ["ModelIO"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"]),
+        .testTarget(name: "NetworksTests", dependencies: ["Networks", "ModelIO"]),
+        .testTarget(name: "SamplingTests", dependencies: ["Sampling"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline"]),
+        .testTarget(name: "MediaTests", dependencies: ["Media"]),
+        .testTarget(name: "WebAPITests", dependencies: [
+            "WebAPI",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
+    ],
+    swiftLanguageModes: [.v6]
+)
