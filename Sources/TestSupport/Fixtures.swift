@@ -1,0 +1,51 @@
+import Foundation
+import ModelIO
+
+/// Locates and reads the committed reference fixtures under `fixtures/` (made by `make fixtures`, see
+/// `compat/reference/`). Used only by test targets.
+public enum Fixtures {
+    /// The package root, found from this file's compile-time path.
+    public static let packageRoot: URL = {
+        URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }()
+
+    public static func url(_ relative: String) -> URL {
+        packageRoot.appendingPathComponent("fixtures").appendingPathComponent(relative)
+    }
+
+    /// Opens `fixtures/<relative>` as a safetensors file.
+    public static func safetensors(_ relative: String) throws -> SafetensorsFile {
+        try SafetensorsFile(path: url(relative).path)
+    }
+
+    /// Decodes `fixtures/<relative>` as JSON.
+    public static func json<T: Decodable>(_ relative: String, as type: T.Type = T.self) throws -> T {
+        try JSONDecoder().decode(T.self, from: Data(contentsOf: url(relative)))
+    }
+
+    /// Untyped JSON (for fixtures whose structure varies per case).
+    public static func jsonObject(_ relative: String) throws -> Any {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: url(relative)))
+    }
+}
+
+/// How far apart two tensors are, for parity assertions with stated tolerances.
+public struct Closeness: CustomStringConvertible, Sendable {
+    public let maxAbs: Float
+    /// max |a-b| / (max |b| + tiny): a scale-free bound.
+    public let relativeToPeak: Float
+
+    public init(_ a: Tensor, _ b: Tensor) {
+        precondition(a.shape == b.shape, "Closeness: shapes \(a.shape) vs \(b.shape)")
+        var m: Float = 0, peak: Float = 0
+        for i in 0..<a.count {
+            m = max(m, abs(a.scalars[i] - b.scalars[i]))
+            peak = max(peak, abs(b.scalars[i]))
+        }
+        maxAbs = m
+        relativeToPeak = m / (peak + 1e-12)
+    }
+
+    public var description: String { "maxAbs=\(maxAbs) relativeToPeak=\(relativeToPeak)" }
+}
