@@ -32,7 +32,8 @@ bench: deps
 reference-venv:
 	@[ -x $(REF_VENV)/bin/python ] || $(PYTHON) -m venv $(REF_VENV)
 	@$(REF_VENV)/bin/python -c "import torch, diffusers, k_diffusion" 2>/dev/null || \
-		$(REF_VENV)/bin/pip install -r compat/reference/requirements.txt
+		{ $(REF_VENV)/bin/pip install -r compat/reference/requirements.txt && \
+		  $(REF_VENV)/bin/pip uninstall -y torchvision; }
 
 fixtures: reference-venv
 	REF_PY=$(REF_VENV)/bin/python ./compat/reference/make_fixtures.sh
