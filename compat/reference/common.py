@@ -1,0 +1,115 @@
+"""Shared helpers for the reference fixture generators (compat/reference/gen_*.py).
+
+Every generator writes only into fixtures/<area>/ with fixed seeds, so that
+`./compat/reference/make_fixtures.sh` is idempotent. Tensors go to F32 safetensors,
+small facts go to JSON (sorted keys, 2-space indent, trailing newline).
+
+Usage from a generator in this folder:
+
+    from common import seed_everything, save_tensors, write_json
+    seed_everything(1234)
+    save_tensors("unet", "resblock.safetensors", {"x": x, "y": y})
+    write_json("unet", "resblock.json", {"eps": 1e-5})
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FIXTURES_DIR = REPO_ROOT / "fixtures"
+
+# Fixtures are read by tests that must stay fast; the rules cap a file at 4 MiB.
+MAX_FIXTURE_BYTES = 4 * 1024 * 1024
+
+
+class FixtureError(Exception):
+    """A fixture could not be written as asked (bad name, bad tensor, too large)."""
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seeds Python, NumPy and torch (CPU) and asks torch for deterministic kernels (warns otherwise).
+
+    Returns a torch.Generator seeded with the same value, for code that wants an explicit one.
+    """
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    generator = torch.Generator(device="cpu")
+    generator.manual_seed(seed)
+    return generator
+
+
+def fixture_path(area: str, filename: str) -> Path:
+    """Path of fixtures/<area>/<filename>, creating the folder. Rejects names that escape it."""
+    if not area or "/" in area or area.startswith("."):
+        raise FixtureError(f"bad fixture area {area!r}")
+    if not filename or "/" in filename or filename.startswith("."):
+        raise FixtureError(f"bad fixture file name {filename!r} in area {area!r}")
+    folder = FIXTURES_DIR / area
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / filename
+
+
+def _as_f32(name: str, value: Any) -> torch.Tensor:
+    if isinstance(value, np.ndarray):
+        value = torch.from_numpy(value)
+    if not isinstance(value, torch.Tensor):
+        raise FixtureError(f"tensor {name!r} is a {type(value).__name__}, not a tensor")
+    if value.is_complex():
+        raise FixtureError(f"tensor {name!r} is complex")
+    return value.detach().to(device="cpu", dtype=torch.float32).contiguous()
+
+
+def save_tensors(
+    area: str,
+    filename: str,
+    tensors: Mapping[str, Any],
+    metadata: Mapping[str, str] | None = None,
+    max_bytes: int = MAX_FIXTURE_BYTES,
+) -> Path:
+    """Saves tensors (torch or numpy, any real dtype) as F32 safetensors in fixtures/<area>/<filename>.
+
+    Integer tensors are stored as F32 too (exact up to 2**24); keep integer facts in JSON if larger.
+    Raises FixtureError when the file would exceed max_bytes.
+    """
+    if not filename.endswith(".safetensors"):
+        raise FixtureError(f"fixture {filename!r} must end in .safetensors")
+    converted = {name: _as_f32(name, value) for name, value in tensors.items()}
+    size = sum(t.numel() * 4 for t in converted.values())
+    if size > max_bytes:
+        raise FixtureError(f"fixture {area}/{filename} would hold {size} bytes (> {max_bytes})")
+    path = fixture_path(area, filename)
+    save_file(converted, str(path), metadata=dict(metadata) if metadata else None)
+    return path
+
+
+def write_json(area: str, filename: str, obj: Any) -> Path:
+    """Writes obj as stable JSON (sorted keys, indent 2, newline) to fixtures/<area>/<filename>.
+
+    torch tensors and numpy arrays inside obj are written as (nested) lists of numbers.
+    """
+    if not filename.endswith(".json"):
+        raise FixtureError(f"fixture {filename!r} must end in .json")
+
+    def default(value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            return value.detach().cpu().tolist()
+        if isinstance(value, np.ndarray):
+            return value.tolist()
+        if isinstance(value, (np.floating, np.integer)):
+            return value.item()
+        raise TypeError(f"{type(value).__name__} is not JSON serialisable in {filename}")
+
+    path = fixture_path(area, filename)
+    text = json.dumps(obj, indent=2, sort_keys=True, default=default, allow_nan=False)
+    path.write_text(text + "\n", encoding="utf-8")
+    return path
