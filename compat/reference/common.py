@@ -113,3 +113,53 @@ def write_json(area: str, filename: str, obj: Any) -> Path:
     text = json.dumps(obj, indent=2, sort_keys=True, default=default, allow_nan=False)
     path.write_text(text + "\n", encoding="utf-8")
     return path
+
+
+_SAFETENSORS_DTYPES = {
+    torch.float64: "F64",
+    torch.float32: "F32",
+    torch.float16: "F16",
+    torch.bfloat16: "BF16",
+    torch.int64: "I64",
+    torch.int32: "I32",
+    torch.int16: "I16",
+    torch.int8: "I8",
+    torch.uint8: "U8",
+    torch.bool: "BOOL",
+}
+
+
+def write_safetensors(path: Path, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None = None) -> Path:
+    """Writes a safetensors file byte-for-byte deterministically, keeping every tensor's dtype.
+
+    The safetensors library stores __metadata__ from a hash map, so its key order (and the file's
+    bytes) change from run to run. Here: metadata keys sorted, tensors laid out in name order (as
+    in the SD1.5 release), compact JSON header padded with spaces to a multiple of 8 bytes.
+    Tensors are written one at a time, so multi-GiB state dicts do not need a second copy.
+    """
+    header: dict = {}
+    if metadata:
+        header["__metadata__"] = {key: str(metadata[key]) for key in sorted(metadata)}
+    offset = 0
+    names = sorted(tensors)
+    for name in names:
+        tensor = tensors[name]
+        if tensor.dtype not in _SAFETENSORS_DTYPES:
+            raise FixtureError(f"tensor {name!r} has dtype {tensor.dtype}, which safetensors cannot hold")
+        nbytes = tensor.numel() * tensor.element_size()
+        header[name] = {
+            "dtype": _SAFETENSORS_DTYPES[tensor.dtype],
+            "shape": list(tensor.shape),
+            "data_offsets": [offset, offset + nbytes],
+        }
+        offset += nbytes
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as handle:
+        handle.write(len(text).to_bytes(8, "little"))
+        handle.write(text)
+        for name in names:
+            flat = tensors[name].detach().cpu().contiguous().reshape(-1)
+            handle.write(flat.view(torch.uint8).numpy().tobytes())
+    return path

@@ -428,10 +428,13 @@ def _scale_(param: torch.nn.Parameter, factor: float) -> None:
         param.mul_(factor)
 
 
-# Gains applied after library init (kaiming-uniform convs / linears, CLIP's own normal init).
-# Chosen (see gen_full_checkpoint.py --stats) so that a random model gives unsaturated images that
-# depend on the prompt: the UNet output has roughly unit variance like a trained eps-predictor,
-# and the cross-attention values carry the text conditioning strongly enough to change the image.
+# Gains applied after library init (kaiming-uniform convs / linears, CLIP's own normal init), chosen
+# so that a random model gives unsaturated images that depend on the prompt: the UNet output has an
+# order-one spread like a trained eps-predictor, and the cross-attention values carry the text
+# conditioning strongly enough to change the image. Measured by `gen_full_checkpoint.py --stats`
+# (Euler, 10-20 steps, CFG 7, 64x64): full size eps std ~0.6, cond-vs-uncond eps change ~60 %,
+# <1 % saturated pixels, two prompts differ by ~21/255 per pixel on average; tiny: eps std ~1.0,
+# ~20 %, ~3.5 % saturated, ~26/255.
 UNET_OUT_GAIN = 3.0
 CROSS_ATTN_VALUE_GAIN = 4.0
 
