@@ -6,7 +6,7 @@ PYTHON    ?= python3.11
 REF_VENV  ?= compat/reference/.venv
 JOBS      ?= $(shell nproc)
 
-.PHONY: deps build run test unit-test compat-test bench fixtures reference-venv clean
+.PHONY: deps build run test unit-test compat-test bench fixtures full-checkpoint reference-venv clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -37,6 +37,14 @@ reference-venv:
 
 fixtures: reference-venv
 	REF_PY=$(REF_VENV)/bin/python ./compat/reference/make_fixtures.sh
+
+# Full-size random SD1.5 checkpoint in the real layout, for benchmarks and loader proofs (never committed).
+# CKPT_DTYPE = fp32|fp16|bf16, CKPT_FORMAT = safetensors|ckpt.
+CKPT_DTYPE  ?= fp16
+CKPT_FORMAT ?= safetensors
+full-checkpoint: reference-venv
+	$(REF_VENV)/bin/python compat/reference/gen_full_checkpoint.py --dtype $(CKPT_DTYPE) --format $(CKPT_FORMAT) \
+		.build-data/sdapi-random-full-sd15-$(CKPT_DTYPE).$(CKPT_FORMAT)
 
 clean:
 	rm -rf .build
