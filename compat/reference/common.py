@@ -21,7 +21,6 @@ from typing import Any, Mapping
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES_DIR = REPO_ROOT / "fixtures"
@@ -87,9 +86,7 @@ def save_tensors(
     size = sum(t.numel() * 4 for t in converted.values())
     if size > max_bytes:
         raise FixtureError(f"fixture {area}/{filename} would hold {size} bytes (> {max_bytes})")
-    path = fixture_path(area, filename)
-    save_file(converted, str(path), metadata=dict(metadata) if metadata else None)
-    return path
+    return write_safetensors(fixture_path(area, filename), converted, metadata)
 
 
 def write_json(area: str, filename: str, obj: Any) -> Path:
