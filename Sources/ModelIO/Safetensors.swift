@@ -1,88 +1,32 @@
+@_exported import TensorCore
 import Foundation
 
-/// Storage types found in checkpoints. Values are widened to Float32 on read.
-public enum DType: String, Sendable, CaseIterable {
-    case f32 = "F32", f16 = "F16", bf16 = "BF16", f64 = "F64", i64 = "I64", i32 = "I32", i16 = "I16",
-         i8 = "I8", u8 = "U8", bool = "BOOL"
-
-    public var byteSize: Int {
-        switch self {
-        case .f64, .i64: return 8
-        case .f32, .i32: return 4
-        case .f16, .bf16, .i16: return 2
-        case .i8, .u8, .bool: return 1
-        }
-    }
-}
-
-/// Errors from reading model files. Each names the file and, where there is one, the key.
-public enum ModelFileError: Error, CustomStringConvertible, Equatable {
-    case unreadable(file: String, reason: String)
-    case badHeader(file: String, reason: String)
-    case truncated(file: String, key: String, needed: Int, available: Int)
-    case unsupportedDType(file: String, key: String, dtype: String)
-    case missingKey(file: String, key: String)
-    case forbiddenGlobal(file: String, global: String)
-    case badPickle(file: String, reason: String)
-
-    public var description: String {
-        switch self {
-        case let .unreadable(file, reason): return "\(file): cannot read: \(reason)"
-        case let .badHeader(file, reason): return "\(file): bad header: \(reason)"
-        case let .truncated(file, key, needed, available):
-            return "\(file): tensor '\(key)' needs bytes up to \(needed) but the file has \(available) (truncated?)"
-        case let .unsupportedDType(file, key, dtype):
-            return "\(file): tensor '\(key)' has dtype \(dtype); supported: F32, F16, BF16, F64, integer types"
-        case let .missingKey(file, key): return "\(file): no tensor named '\(key)'"
-        case let .forbiddenGlobal(file, global):
-            return "\(file): pickle refers to '\(global)', which is not allowed in a checkpoint (refused, nothing executed)"
-        case let .badPickle(file, reason): return "\(file): malformed pickle: \(reason)"
-        }
-    }
-}
-
-/// Converts `count` stored values of `dtype` at `raw` (little-endian) to Float32.
-func widen(_ raw: UnsafeRawPointer, dtype: DType, count: Int, into out: UnsafeMutablePointer<Float>) {
-    switch dtype {
-    case .f32:
-        for i in 0..<count { out[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
-    case .f16:
-        for i in 0..<count {
-            out[i] = Float(Float16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))))
-        }
-    case .bf16:
-        for i in 0..<count {
-            let bits = UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16
-            out[i] = Float(bitPattern: bits)
-        }
-    case .f64:
-        for i in 0..<count { out[i] = Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)))) }
-    case .i64:
-        for i in 0..<count { out[i] = Float(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))) }
-    case .i32:
-        for i in 0..<count { out[i] = Float(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))) }
-    case .i16:
-        for i in 0..<count { out[i] = Float(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self))) }
-    case .i8:
-        for i in 0..<count { out[i] = Float(raw.load(fromByteOffset: i, as: Int8.self)) }
-    case .u8, .bool:
-        for i in 0..<count { out[i] = Float(raw.load(fromByteOffset: i, as: UInt8.self)) }
-    }
+/// A model file that hands out named tensors and knows how they are stored.
+public protocol CheckpointFile: TensorSource {
+    /// The path the file was opened from (used in every error message).
+    var path: String { get }
+    /// Free-form string metadata (safetensors `__metadata__`; scalar top-level values of a pickle checkpoint).
+    var metadata: [String: String] { get }
+    /// The stored dtype of `key`, or nil when absent.
+    func dtype(of key: String) -> DType?
 }
 
 /// A safetensors file, memory-mapped; tensors are decoded lazily, one key at a time.
 ///
 /// Layout: 8-byte little-endian header length N, N bytes of JSON `{key: {dtype, shape, data_offsets}}` (plus an
-/// optional `__metadata__` string map), then the data. Every entry is checked against the file size at open.
-public final class SafetensorsFile: TensorSource, @unchecked Sendable {
+/// optional `__metadata__` string map), then the data. The whole header is validated at open: dtypes, shapes
+/// against byte counts, offsets inside the file and not overlapping. Decoding a tensor afterwards cannot fail.
+public final class SafetensorsFile: CheckpointFile, @unchecked Sendable {
     public struct Entry: Sendable, Equatable {
         public let dtype: DType
         public let shape: [Int]
+        /// Byte range inside the data section.
         public let begin: Int
         public let end: Int
     }
 
-    public static let maxHeaderBytes = 100 * 1024 * 1024
+    /// Same bound as the reference implementation (100 MB of header JSON).
+    public static let maxHeaderBytes = 100_000_000
 
     public let path: String
     public let entries: [String: Entry]
@@ -92,94 +36,128 @@ public final class SafetensorsFile: TensorSource, @unchecked Sendable {
     public let keys: [String]
     private let data: Data
 
+    /// Opens and validates `path` (memory-mapped, nothing is read eagerly beyond the header).
     public convenience init(path: String) throws {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        } catch {
-            throw ModelFileError.unreadable(file: path, reason: error.localizedDescription)
-        }
-        try self.init(data: data, name: path)
+        try self.init(data: MappedFile.map(path: path), name: path)
     }
 
+    /// Validates an in-memory safetensors image; `name` is used in error messages.
     public init(data: Data, name: String) throws {
         self.path = name
         self.data = data
-        guard data.count >= 8 else { throw ModelFileError.badHeader(file: name, reason: "file shorter than 8 bytes") }
+        let size = data.count
+        guard size >= 8 else {
+            throw ModelFileError.truncated(file: name, key: "header length", needed: 8, available: size)
+        }
         let n = data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
         guard n <= UInt64(Self.maxHeaderBytes) else {
             throw ModelFileError.badHeader(file: name, reason: "header length \(n) exceeds \(Self.maxHeaderBytes) bytes")
         }
-        guard 8 + Int(n) <= data.count else {
-            throw ModelFileError.badHeader(file: name, reason: "header length \(n) runs past the end of the file (\(data.count) bytes)")
+        guard n >= 2 else { throw ModelFileError.badHeader(file: name, reason: "header length \(n) is too small") }
+        guard 8 + Int(n) <= size else {
+            throw ModelFileError.truncated(file: name, key: "header", needed: 8 + Int(n), available: size)
         }
         dataOffset = 8 + Int(n)
+        let headerBytes = data.subdata(in: data.startIndex + 8 ..< data.startIndex + dataOffset)
+        guard headerBytes.first == UInt8(ascii: "{") else {
+            throw ModelFileError.badHeader(file: name, reason: "header does not start with '{' (not a safetensors file?)")
+        }
         let json: Any
         do {
-            json = try JSONSerialization.jsonObject(with: data.subdata(in: 8..<dataOffset))
+            json = try JSONSerialization.jsonObject(with: headerBytes)
         } catch {
             throw ModelFileError.badHeader(file: name, reason: "header is not valid JSON")
         }
         guard let dict = json as? [String: Any] else {
             throw ModelFileError.badHeader(file: name, reason: "header is not a JSON object")
         }
-        let available = data.count - dataOffset
         var entries = [String: Entry]()
         var metadata = [String: String]()
         for (key, value) in dict {
             if key == "__metadata__" {
-                if let m = value as? [String: Any] {
-                    for (mk, mv) in m { metadata[mk] = (mv as? String) ?? "\(mv)" }
+                guard let m = value as? [String: Any] else {
+                    throw ModelFileError.badHeader(file: name, reason: "__metadata__ is not an object")
                 }
+                for (mk, mv) in m { metadata[mk] = (mv as? String) ?? "\(mv)" }
                 continue
             }
-            guard let e = value as? [String: Any], let dt = e["dtype"] as? String,
-                  let shapeAny = e["shape"] as? [Any], let offs = e["data_offsets"] as? [Any], offs.count == 2 else {
-                throw ModelFileError.badHeader(file: name, reason: "entry '\(key)' lacks dtype/shape/data_offsets")
-            }
-            guard let dtype = DType(rawValue: dt) else {
-                throw ModelFileError.unsupportedDType(file: name, key: key, dtype: dt)
-            }
-            let shape = shapeAny.compactMap { ($0 as? NSNumber)?.intValue }
-            guard shape.count == shapeAny.count, shape.allSatisfy({ $0 >= 0 }) else {
-                throw ModelFileError.badHeader(file: name, reason: "entry '\(key)' has a malformed shape")
-            }
-            guard let b = (offs[0] as? NSNumber)?.intValue, let en = (offs[1] as? NSNumber)?.intValue, 0 <= b, b <= en else {
-                throw ModelFileError.badHeader(file: name, reason: "entry '\(key)' has malformed data_offsets")
-            }
-            let (elements, overflow) = shape.reduce((1, false)) { acc, d in
-                let (p, o) = acc.0.multipliedReportingOverflow(by: d)
-                return (p, acc.1 || o)
-            }
-            guard !overflow, elements * dtype.byteSize == en - b else {
-                throw ModelFileError.badHeader(file: name,
-                    reason: "entry '\(key)': shape \(shape) of \(dt) does not match its \(en - b) data bytes")
-            }
-            guard en <= available else {
-                throw ModelFileError.truncated(file: name, key: key, needed: dataOffset + en, available: data.count)
-            }
-            entries[key] = Entry(dtype: dtype, shape: shape, begin: b, end: en)
+            entries[key] = try Self.parseEntry(key: key, value: value, file: name, available: size - dataOffset)
         }
+        try Self.checkOverlaps(entries, file: name)
         self.entries = entries
         self.metadata = metadata
         self.keys = entries.keys.sorted()
     }
 
+    private static func parseEntry(key: String, value: Any, file: String, available: Int) throws -> Entry {
+        guard let e = value as? [String: Any], let dt = e["dtype"] as? String,
+              let shapeAny = e["shape"] as? [Any], let offs = e["data_offsets"] as? [Any] else {
+            throw ModelFileError.badHeader(file: file, reason: "entry '\(key)' lacks dtype, shape or data_offsets")
+        }
+        guard let dtype = DType(rawValue: dt) else {
+            throw ModelFileError.unsupportedDType(file: file, key: key, dtype: dt)
+        }
+        let shape = shapeAny.compactMap(exactInt)
+        guard shape.count == shapeAny.count, shape.count <= 16, shape.allSatisfy({ $0 >= 0 }) else {
+            throw ModelFileError.badHeader(file: file, reason: "entry '\(key)' has a malformed shape")
+        }
+        guard offs.count == 2, let b = exactInt(offs[0]), let en = exactInt(offs[1]), 0 <= b, b <= en else {
+            throw ModelFileError.badHeader(file: file, reason: "entry '\(key)' has malformed data_offsets")
+        }
+        guard let elements = elementCount(shape),
+              case let (bytes, overflow) = elements.multipliedReportingOverflow(by: dtype.byteSize), !overflow,
+              bytes == en - b else {
+            throw ModelFileError.badHeader(file: file,
+                reason: "entry '\(key)': shape \(shape) of \(dt) does not match its \(en - b) data bytes")
+        }
+        guard en <= available else {
+            throw ModelFileError.truncated(file: file, key: key, needed: en, available: available)
+        }
+        return Entry(dtype: dtype, shape: shape, begin: b, end: en)
+    }
+
+    /// Non-empty data ranges must be disjoint (holes between them are tolerated).
+    private static func checkOverlaps(_ entries: [String: Entry], file: String) throws {
+        let ranges = entries.filter { $0.value.end > $0.value.begin }
+            .sorted { ($0.value.begin, $0.key) < ($1.value.begin, $1.key) }
+        for (previous, next) in zip(ranges, ranges.dropFirst()) where next.value.begin < previous.value.end {
+            throw ModelFileError.overlappingData(file: file, key: next.key, other: previous.key)
+        }
+    }
+
     public func shape(of key: String) -> [Int]? { entries[key]?.shape }
+
+    public func dtype(of key: String) -> DType? { entries[key]?.dtype }
 
     public func tensor(_ key: String) throws -> Tensor {
         guard let e = entries[key] else { throw ModelFileError.missingKey(file: path, key: key) }
-        let count = e.shape.reduce(1, *)
+        let count = (e.end - e.begin) / e.dtype.byteSize
         return Tensor(uninitialized: e.shape) { out in
+            guard count > 0 else { return }
             data.withUnsafeBytes { raw in
                 widen(raw.baseAddress! + dataOffset + e.begin, dtype: e.dtype, count: count, into: out.baseAddress!)
             }
         }
     }
 
-    /// The raw stored bytes of `key` (for hashing and re-serialising).
-    public func rawBytes(_ key: String) throws -> Data {
+    /// Calls `body` with the stored little-endian bytes of `key`, without copying (e.g. to keep F16/BF16 compact).
+    public func withRawBytes<R>(_ key: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         guard let e = entries[key] else { throw ModelFileError.missingKey(file: path, key: key) }
-        return data.subdata(in: (dataOffset + e.begin)..<(dataOffset + e.end))
+        return try data.withUnsafeBytes { raw in
+            try body(UnsafeRawBufferPointer(rebasing: raw[(dataOffset + e.begin)..<(dataOffset + e.end)]))
+        }
     }
+
+    /// A copy of the raw stored bytes of `key` (for hashing and re-serialising).
+    public func rawBytes(_ key: String) throws -> Data {
+        try withRawBytes(key) { Data($0) }
+    }
+}
+
+/// An integral JSON number as Int, or nil for fractions, non-numbers and values outside ±2^53.
+private func exactInt(_ value: Any) -> Int? {
+    guard let n = value as? NSNumber else { return nil }
+    let d = n.doubleValue
+    guard d.isFinite, d.rounded() == d, abs(d) <= 9_007_199_254_740_992 else { return nil }
+    return n.int64Value == Int64(d) ? Int(n.int64Value) : nil
 }
