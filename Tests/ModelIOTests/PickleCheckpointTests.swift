@@ -178,6 +178,9 @@ struct HostileCase: Decodable { let global: String; let marker: String }
         // GLOBAL 'subprocess Popen' alone (never called) is already refused.
         let bytes = Array("csubprocess\nPopen\n.".utf8)
         #expect(throws: ModelFileError.forbiddenGlobal(file: "t.pkl", global: "subprocess.Popen")) { try load(bytes) }
+        // Instantiating an unknown class (NEWOBJ) is refused at the class name.
+        let newobj = Array("c__main__\nEvil\n)\u{81}.".unicodeScalars.map { UInt8($0.value) })
+        #expect(throws: ModelFileError.forbiddenGlobal(file: "t.pkl", global: "__main__.Evil")) { try load(newobj) }
         // An allowed global used as a callable it is not (a dtype) is refused too.
         let call = Array("ctorch\nfloat32\n)R.".utf8)
         #expect(throws: ModelFileError.self) { try load(call) }

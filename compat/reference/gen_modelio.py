@@ -9,7 +9,7 @@ Writes, deterministically (fixed seed, byte-stable writers):
 - nested_p2.ckpt: torch.save (protocol 2) of {"state_dict": {...}, "global_step", "epoch"} with a transposed
   (non-contiguous) tensor, offset views, two views sharing one storage, fp16, bf16, int64, a Parameter, a 0-d
   tensor and an inner "state_dict" that A1111 drops; flat_p4.ckpt: protocol 4, no state_dict, a nested
-  embedding-style dict. ckpt_expected.safetensors holds every expected tensor as contiguous F32 and
+  embedding-style dict; deflated.ckpt: nested_p2.ckpt re-packed with deflate. ckpt_expected.safetensors holds every expected tensor as contiguous F32 and
   ckpt_expected.json the keys, dtypes and scalar metadata.
 - hostile_*.ckpt: zip checkpoints whose data.pkl calls os.system / builtins.exec / posix.system /
   an unknown class. Each payload would create /tmp/sdapi-modelio-hostile-<name>; this script proves that
@@ -126,11 +126,19 @@ def checkpoint_fixtures() -> None:
         },
     })
 
-    # What A1111 / torch themselves read back, as a cross-check of the expectations above.
-    loaded = torch.load(fixture_path(AREA, "nested_p2.ckpt"), weights_only=True)["state_dict"]
-    for key, value in expected.items():
-        if key in loaded:
-            assert torch.equal(loaded[key].float(), value), key
+    # The same archive re-packed with deflate (torch.load reads it too).
+    with zipfile.ZipFile(fixture_path(AREA, "nested_p2.ckpt")) as src, \
+            zipfile.ZipFile(fixture_path(AREA, "deflated.ckpt"), "w", compression=zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0)), src.read(info.filename),
+                         compress_type=zipfile.ZIP_DEFLATED)
+
+    # What torch itself reads back, as a cross-check of the expectations above.
+    for name in ("nested_p2.ckpt", "deflated.ckpt"):
+        loaded = torch.load(fixture_path(AREA, name), weights_only=True)["state_dict"]
+        for key, value in expected.items():
+            if key in loaded:
+                assert torch.equal(loaded[key].float(), value), (name, key)
 
 
 def write_zip_checkpoint(filename: str, pickle_bytes: bytes, storages: dict[str, bytes] | None = None) -> Path:
