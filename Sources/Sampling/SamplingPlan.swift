@@ -118,6 +118,17 @@ public struct SamplingPlan: Sendable {
 }
 
 extension SamplingPlan {
+    /// The noise sources for this plan: `randn` (A1111's per-image generators) for ancestral steps, and for
+    /// samplers with `brownian_noise` a `BrownianNoiseSampler` over the whole schedule's range (A1111's
+    /// `create_noise_sampler` also uses the full sigmas in img2img) fed by `brownianNormal`.
+    /// Matches: modules/sd_samplers_common.py Sampler.create_noise_sampler
+    public func noise(randn: @escaping () throws -> Tensor,
+                      brownianNormal: @escaping () throws -> Tensor) throws -> SamplingNoise {
+        guard sampler.brownianNoise else { return SamplingNoise(randn: randn) }
+        let tree = try BrownianNoiseSampler(sigmas: sigmas, normal: brownianNormal)
+        return SamplingNoise(randn: randn, brownian: { try tree($0, $1) })
+    }
+
     /// txt2img: `noise` is the unit-variance initial latent; k-diffusion samplers scale it by sigmas[0]
     /// (or √(1+σ₀²) with `sgmNoiseMultiplier`).
     /// Matches: modules/sd_samplers_kdiffusion.py KDiffusionSampler.sample, sd_samplers_timesteps.py CompVisSampler.sample

@@ -16,6 +16,7 @@ struct SamplerParityTests {
     struct Run: Decodable {
         let key: String; let sampler: String; let steps: Int; let params: String
         let noise_used: Int; let model_calls: Int; let callbacks: Int; let schedule: [Float]
+        let scheduler: String; let t_enc: Int?
     }
     struct Wrapper: Decodable { let index: Int; let sigma: Float }
     struct Meta: Decodable { let shape: [Int]; let params: [String: Params]; let runs: [Run]; let wrappers: [Wrapper] }
@@ -38,11 +39,14 @@ struct SamplerParityTests {
         }
         let recorded = RecordedNoise(noises)
         let sampler = try #require(SamplerRegistry.named(r.sampler))
-        let plan = try SamplingPlan(sampler: sampler, scheduler: .automatic, steps: r.steps, model: .sd1)
+        let scheduler = try #require(ScheduleType(nameOrLabel: r.scheduler))
+        let plan = try SamplingPlan(sampler: sampler, scheduler: scheduler, steps: r.steps, model: .sd1)
         if sampler.algorithm.family == .timesteps {
-            #expect(plan.timesteps.map(Float.init) == r.schedule)
+            let used = r.t_enc.map { Array(plan.timesteps[..<$0]) } ?? plan.timesteps
+            #expect(used.map(Float.init) == r.schedule)
         } else {
-            #expect(ScheduleTests.close(plan.sigmas, r.schedule), "\(key) sigmas")
+            let used = r.t_enc.map { Array(plan.sigmas[(r.steps - $0 - 1)...]) } ?? plan.sigmas
+            #expect(ScheduleTests.close(used, r.schedule), "\(key) sigmas")
         }
 
         var guidance: ClassifierFreeGuidance?
@@ -61,7 +65,8 @@ struct SamplerParityTests {
         var callbacks = 0
         let run = SamplingRun(denoiser: denoiser, noise: SamplingNoise(randn: recorded.next), parameters: params,
                               callback: { _ in callbacks += 1; return .proceed }, guidance: guidance)
-        let out = try plan.sample(noise: noise0, run: run)
+        let out = try r.t_enc.map { try plan.sampleImg2Img(latent: file.tensor("latent"), noise: noise0, tEnc: $0, run: run) }
+            ?? plan.sample(noise: noise0, run: run)
         let expected = try file.tensor(key)
         let c = Closeness(out, expected)
         let tolerance: Float = [.dpmFast, .dpmAdaptive].contains(sampler.algorithm) ? 2e-5 : 2e-6

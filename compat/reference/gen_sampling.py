@@ -110,6 +110,7 @@ MEAN = torch.randn(SHAPE, generator=gen) * 0.5
 MEAN_UNCOND = torch.randn(SHAPE, generator=gen) * 0.5
 NOISE0 = torch.randn(SHAPE, generator=gen)
 NOISE_LIST = [torch.randn(SHAPE, generator=gen) for _ in range(200)]
+LATENT = MEAN * 1.5 + 0.1
 
 
 def analytic_denoiser(x, sigma, mean=MEAN):
@@ -216,42 +217,53 @@ K_SAMPLERS = {  # name -> (function, extra params A1111 passes, options)
 }
 
 
-def kdiff_sigmas(options, steps):
-    """KDiffusionSampler.get_sigmas with scheduler Automatic and default options."""
+def kdiff_sigmas(options, steps, scheduler="Automatic", model=None):
+    """KDiffusionSampler.get_sigmas with default options."""
+    model = MODEL if model is None else model
     discard = options.get("discard_next_to_last_sigma", False)
     n = steps + (1 if discard else 0)
-    sched = sd_schedulers.schedulers_map.get(options.get("scheduler"))
+    name = options.get("scheduler") if scheduler == "Automatic" else scheduler
+    sched = sd_schedulers.schedulers_map.get(name)
     if sched is None or sched.function is None:
-        sigmas = MODEL.get_sigmas(n)
+        sigmas = model.get_sigmas(n)
     else:
-        kw = {"sigma_min": MODEL.sigmas[0].item(), "sigma_max": MODEL.sigmas[-1].item()}
+        kw = {"sigma_min": model.sigmas[0].item(), "sigma_max": model.sigmas[-1].item()}
         if sched.need_inner_model:
-            kw["inner_model"] = MODEL
+            kw["inner_model"] = model
         sigmas = sched.function(n=n, **kw, device="cpu")
     if discard:
         sigmas = torch.cat([sigmas[:-2], sigmas[-1:]])
     return sigmas.float()
 
 
-def run_kdiffusion(name, steps, params):
+def run_kdiffusion(name, steps, params, scheduler="Automatic", t_enc=None):
+    """KDiffusionSampler.sample (t_enc None) or sample_img2img (clean latent LATENT, noise NOISE0)."""
     func, extra, options = K_SAMPLERS[name]
-    sigmas = kdiff_sigmas(options, steps)
+    sigmas = kdiff_sigmas(options, steps, scheduler)
     noise = RecordedNoise()
     sampling.torch = TorchHijack(noise)
     model = KModel()
-    x = NOISE0 * sigmas[0]
     kwargs = {}
+    if t_enc is None:
+        x = NOISE0 * sigmas[0]
+    else:
+        sigmas = sigmas[steps - t_enc - 1:]
+        x = LATENT + NOISE0 * sigmas[0]
+        kwargs.update(sigma_min=sigmas[-2], sigma_max=sigmas[0], n=len(sigmas) - 1)
     sig = inspect.signature(func).parameters
     for p in extra:
         if p in sig:
             kwargs[p] = params[p]
     if "eta" in sig:
         kwargs["eta"] = params["eta"]
-    if "n" in sig:
+    if "n" in sig and t_enc is None:
         kwargs["n"] = steps
-    if "sigma_min" in sig:
+    if "sigma_min" in sig and t_enc is None:
         kwargs["sigma_min"] = MODEL.sigmas[0].item()
         kwargs["sigma_max"] = MODEL.sigmas[-1].item()
+    for k in ("n", "sigma_min", "sigma_max"):
+        if k not in sig:
+            kwargs.pop(k, None)
     if "sigmas" in sig:
         kwargs["sigmas"] = sigmas
     if options.get("brownian_noise"):
@@ -268,25 +280,33 @@ def timesteps_for(steps):
     return torch.clip(torch.asarray(list(range(0, 1000, 1000 // steps))) + 1, 0, 999)
 
 
-def run_timesteps(name, steps, params):
+def run_timesteps(name, steps, params, t_enc=None):
+    """CompVisSampler.sample (t_enc None) or sample_img2img (clean latent LATENT, noise NOISE0)."""
     noise = RecordedNoise()
     sampling.torch = TorchHijack(noise)
     ts = timesteps_for(steps)
+    x = NOISE0.clone()
+    extra = {}
+    if t_enc is not None:
+        a = AC[ts[t_enc]]
+        x = LATENT * torch.sqrt(a) + NOISE0 * torch.sqrt(1 - a)
+        ts = ts[:t_enc]
     seen = []
     cb = lambda d: seen.append(int(d["i"]))
     if name == "DDIM":
         model = TimestepEps()
-        out = timesteps_impl.ddim(model, NOISE0.clone(), ts, extra_args={}, callback=cb, disable=True, eta=params["eta_ddim"])
+        out = timesteps_impl.ddim(model, x, ts, extra_args={}, callback=cb, disable=True, eta=params["eta_ddim"])
     elif name == "DDIM CFG++":
         model = TimestepEps(cfg_scale=params["cfg_scale"])
-        out = timesteps_impl.ddim_cfgpp(model, NOISE0.clone(), ts, extra_args={}, callback=cb, disable=True,
+        out = timesteps_impl.ddim_cfgpp(model, x, ts, extra_args={}, callback=cb, disable=True,
                                         eta=params["eta_ddim"])
     elif name == "PLMS":
         model = TimestepEps()
-        out = timesteps_impl.plms(model, NOISE0.clone(), ts, extra_args={}, callback=cb, disable=True)
+        out = timesteps_impl.plms(model, x, ts, extra_args={}, callback=cb, disable=True)
     else:
         model = TimestepEps()
-        out = timesteps_impl.unipc(model, NOISE0.clone(), ts, extra_args={}, callback=cb, disable=True)
+        out = timesteps_impl.unipc(model, x, ts, extra_args={}, callback=cb, disable=True,
+                                   is_img2img=t_enc is not None)
     sampling.torch = torch
     return out, ts, noise.used, model.calls, len(seen)
 
@@ -344,12 +364,17 @@ def sample_lcm(model, x, sigmas, noise):
     return x
 
 
-def run_lcm(steps):
-    sigmas = LCM_MODEL.get_sigmas(steps).float()
+def run_lcm(steps, scheduler="Automatic", t_enc=None):
+    sigmas = kdiff_sigmas({}, steps, scheduler, model=LCM_MODEL).float()
     noise = RecordedNoise()
     model = KModel()
-    out = sample_lcm(model, NOISE0 * sigmas[0], sigmas, noise)
-    return out, sigmas, noise.used, model.calls, steps
+    if t_enc is None:
+        x = NOISE0 * sigmas[0]
+    else:
+        sigmas = sigmas[steps - t_enc - 1:]
+        x = LATENT + NOISE0 * sigmas[0]
+    out = sample_lcm(model, x, sigmas, noise)
+    return out, sigmas, noise.used, model.calls, len(sigmas) - 1
 
 
 # ---------------------------------------------------------------- fixtures
@@ -435,7 +460,7 @@ def main():
     (OUT / "schedules.json").write_text(json.dumps(schedules_fixture(), indent=1))
     (OUT / "registry.json").write_text(json.dumps(registry_fixture(), indent=1))
 
-    tensors = {"mean": MEAN, "mean_uncond": MEAN_UNCOND, "noise0": NOISE0,
+    tensors = {"mean": MEAN, "mean_uncond": MEAN_UNCOND, "noise0": NOISE0, "latent": LATENT,
                "noise_list": torch.stack(NOISE_LIST[:160])}
     runs = []
     default = {"eta": 1.0, "s_churn": 0.0, "s_tmin": 0.0, "s_tmax": float("inf"), "s_noise": 1.0,
@@ -457,8 +482,28 @@ def main():
                 key = f"{name}|{steps}|{label}"
                 tensors[key] = out.float().contiguous()
                 runs.append({"key": key, "sampler": name, "steps": steps, "params": label, "noise_used": used,
-                             "model_calls": calls, "callbacks": ncb,
+                             "model_calls": calls, "callbacks": ncb, "scheduler": "Automatic",
                              "schedule": [float(v) for v in sched]})
+    # other schedule types through the samplers, and img2img (the hires-fix path)
+    extra_runs = [("Euler", 9, "karras", None), ("DPM++ 2M", 9, "kl_optimal", None), ("Heun", 7, "ddim", None),
+                  ("DPM++ 2M SDE", 9, "beta", None), ("LMS", 8, "sgm_uniform", None), ("LCM", 5, "karras", None),
+                  ("DPM2 a", 8, "align_your_steps", None), ("Euler a", 12, "simple", None),
+                  ("Euler a", 10, "Automatic", 6), ("DPM++ 2M", 10, "Automatic", 6), ("DPM fast", 10, "Automatic", 6),
+                  ("DPM++ 3M SDE", 10, "Automatic", 6), ("DDIM", 10, "Automatic", 6), ("PLMS", 10, "Automatic", 6),
+                  ("UniPC", 20, "Automatic", 12), ("LCM", 10, "Automatic", 6), ("Restart", 25, "Automatic", 22)]
+    for name, steps, scheduler, t_enc in extra_runs:
+        params = default
+        if name in ("DDIM", "DDIM CFG++", "PLMS", "UniPC"):
+            out, sched, used, calls, ncb = run_timesteps(name, steps, params, t_enc=t_enc)
+        elif name == "LCM":
+            out, sched, used, calls, ncb = run_lcm(steps, scheduler, t_enc=t_enc)
+        else:
+            out, sched, used, calls, ncb = run_kdiffusion(name, steps, params, scheduler, t_enc=t_enc)
+        key = f"{name}|{steps}|{scheduler}|{'txt2img' if t_enc is None else f'img2img{t_enc}'}"
+        tensors[key] = out.float().contiguous()
+        runs.append({"key": key, "sampler": name, "steps": steps, "params": "default", "noise_used": used,
+                     "model_calls": calls, "callbacks": ncb, "scheduler": scheduler, "t_enc": t_enc,
+                     "schedule": [float(v) for v in sched]})
     # wrappers: k-diffusion CompVisDenoiser and the LCM denoiser over the analytic eps network
     wrappers = []
     for i, s in enumerate([0.05, 0.7, 3.3, 14.0]):
