@@ -2,7 +2,11 @@ import Foundation
 
 /// A value built by `RestrictedUnpickler`. Nothing in here can run code: globals are names checked against an
 /// allow-list, and "calling" one is interpreted by `PickleSemantics`, never executed.
-indirect enum PickleValue {
+///
+/// Every container is a class (tuples too, though never mutated once built) so that `dismantle` can empty
+/// them in place: a hostile pickle can nest millions of levels deep, and releasing such a value the ordinary
+/// way would recurse once per level and overflow the stack.
+enum PickleValue {
     case none
     case bool(Bool)
     case int(Int)
@@ -11,7 +15,7 @@ indirect enum PickleValue {
     case float(Double)
     case string(String)
     case bytes([UInt8])
-    case tuple([PickleValue])
+    case tuple(PickleList)
     case list(PickleList)
     case dict(PickleDict)
     case set(PickleList)
@@ -72,6 +76,12 @@ final class PickleDict {
 
     subscript(_ key: String) -> PickleValue? { index[.string(key)].map { values[$0] } }
 
+    /// Hands out every key and value and leaves the dictionary empty (for `dismantle`).
+    func removeAll() -> [PickleValue] {
+        defer { keys = []; values = []; index = [:] }
+        return keys + values
+    }
+
     var entries: Zip2Sequence<[PickleValue], [PickleValue]> { zip(keys, values) }
 }
 
@@ -80,7 +90,9 @@ indirect enum PickleKey: Hashable {
     case none, bool(Bool), int(Int), bigInt([UInt8]), float(UInt64), string(String), bytes([UInt8]), tuple([PickleKey])
     case global(String)
 
-    init?(_ value: PickleValue) {
+    /// Nil for unhashable values and for tuples nested deeper than 16 levels.
+    init?(_ value: PickleValue, depth: Int = 0) {
+        guard depth <= 16 else { return nil }
         switch value {
         case .none: self = .none
         case let .bool(b): self = .bool(b)
@@ -90,14 +102,31 @@ indirect enum PickleKey: Hashable {
         case let .string(s): self = .string(s)
         case let .bytes(b): self = .bytes(b)
         case let .global(g): self = .global(g)
-        case let .tuple(items):
+        case let .tuple(t):
             var keys = [PickleKey]()
-            for item in items {
-                guard let k = PickleKey(item) else { return nil }
+            for item in t.items {
+                guard let k = PickleKey(item, depth: depth + 1) else { return nil }
                 keys.append(k)
             }
             self = .tuple(keys)
         default: return nil
+        }
+    }
+}
+
+/// Empties every container reachable from `roots` using an explicit work list, breaking cycles too, so that
+/// releasing the values afterwards costs constant stack depth however deeply the pickle nested them.
+func dismantle(_ roots: [PickleValue]) {
+    var work = roots
+    while let value = work.popLast() {
+        switch value {
+        case let .list(l), let .tuple(l), let .set(l):
+            work.append(contentsOf: l.items)
+            l.items = []
+        case let .dict(d):
+            work.append(contentsOf: d.removeAll())
+        default:
+            break
         }
     }
 }
@@ -132,6 +161,24 @@ struct RestrictedUnpickler {
         self.bytes = bytes
         self.file = file
         self.semantics = semantics
+    }
+
+    /// Runs the pickle in `bytes` and hands its object to `body`; afterwards, on success or error, every
+    /// container the machine built is dismantled (see `dismantle`).
+    static func withUnpickled<R>(bytes: [UInt8], file: String, semantics: PickleSemantics,
+                                 _ body: (PickleValue) throws -> R) throws -> R {
+        var machine = RestrictedUnpickler(bytes: bytes, file: file, semantics: semantics)
+        defer { machine.dismantleAll() }
+        let root = try machine.load()
+        defer { dismantle([root]) }
+        return try body(root)
+    }
+
+    private mutating func dismantleAll() {
+        dismantle(stack + Array(memo.values))
+        stack = []
+        memo = [:]
+        marks = []
     }
 
     private func fail(_ reason: String) -> ModelFileError { .badPickle(file: file, reason: reason) }
@@ -282,11 +329,11 @@ struct RestrictedUnpickler {
             case 0x42: let n = try length(4); stack.append(.bytes(Array(try take(n)))) // BINBYTES
             case 0x43: let n = try length(1); stack.append(.bytes(Array(try take(n)))) // SHORT_BINBYTES
             case 0x8e, 0x96: let n = try length(8); stack.append(.bytes(Array(try take(n)))) // BINBYTES8, BYTEARRAY8
-            case 0x29: stack.append(.tuple([])) // EMPTY_TUPLE
-            case 0x74: stack.append(.tuple(try popMark())) // TUPLE
-            case 0x85: stack.append(.tuple([try pop()])) // TUPLE1
-            case 0x86: let b = try pop(), a = try pop(); stack.append(.tuple([a, b])) // TUPLE2
-            case 0x87: let c = try pop(), b = try pop(), a = try pop(); stack.append(.tuple([a, b, c])) // TUPLE3
+            case 0x29: stack.append(.tuple(PickleList())) // EMPTY_TUPLE
+            case 0x74: stack.append(.tuple(PickleList(try popMark()))) // TUPLE
+            case 0x85: stack.append(.tuple(PickleList([try pop()]))) // TUPLE1
+            case 0x86: let b = try pop(), a = try pop(); stack.append(.tuple(PickleList([a, b]))) // TUPLE2
+            case 0x87: let c = try pop(), b = try pop(), a = try pop(); stack.append(.tuple(PickleList([a, b, c]))) // TUPLE3
             case 0x5d: stack.append(.list(PickleList())) // EMPTY_LIST
             case 0x6c: stack.append(.list(PickleList(try popMark()))) // LIST
             case 0x7d: stack.append(.dict(PickleDict())) // EMPTY_DICT
@@ -323,18 +370,18 @@ struct RestrictedUnpickler {
                 stack.append(try global(module, name))
             case 0x52: // REDUCE
                 let args = try pop(), callable = try pop()
-                guard case let .tuple(items) = args else { throw fail("REDUCE arguments are a \(args.kind), not a tuple") }
-                stack.append(try semantics.call(callable, items))
+                guard case let .tuple(t) = args else { throw fail("REDUCE arguments are a \(args.kind), not a tuple") }
+                stack.append(try semantics.call(callable, t.items))
             case 0x81: // NEWOBJ
                 let args = try pop(), cls = try pop()
-                guard case let .tuple(items) = args else { throw fail("NEWOBJ arguments are a \(args.kind), not a tuple") }
-                stack.append(try semantics.call(cls, items))
+                guard case let .tuple(t) = args else { throw fail("NEWOBJ arguments are a \(args.kind), not a tuple") }
+                stack.append(try semantics.call(cls, t.items))
             case 0x92: // NEWOBJ_EX
                 let kwargs = try pop(), args = try pop(), cls = try pop()
-                guard case let .tuple(items) = args, case let .dict(kw) = kwargs, kw.keys.isEmpty else {
+                guard case let .tuple(t) = args, case let .dict(kw) = kwargs, kw.keys.isEmpty else {
                     throw fail("NEWOBJ_EX with keyword arguments or non-tuple arguments")
                 }
-                stack.append(try semantics.call(cls, items))
+                stack.append(try semantics.call(cls, t.items))
             case 0x69: // INST
                 let module = try line(), name = try line()
                 let cls = try global(module, name)

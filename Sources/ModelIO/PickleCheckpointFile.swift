@@ -68,8 +68,10 @@ public final class PickleCheckpointFile: CheckpointFile, @unchecked Sendable {
                 reason: "\(pickleName) is \(pickleEntry.uncompressedSize) bytes (limit \(Self.maxPickleBytes))")
         }
         let pickleBytes = try Self.bytes(of: pickleEntry, in: data, file: name, limit: Self.maxPickleBytes)
-        var unpickler = RestrictedUnpickler(bytes: pickleBytes, file: name, semantics: TorchPickleSemantics(file: name))
-        let collected = try collectCheckpoint(try unpickler.load(), file: name)
+        let collected = try RestrictedUnpickler.withUnpickled(
+            bytes: pickleBytes, file: name, semantics: TorchPickleSemantics(file: name)) { root in
+            try collectCheckpoint(root, file: name)
+        }
 
         var records = [String: Record]()
         for (key, t) in collected.tensors {

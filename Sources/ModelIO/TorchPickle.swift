@@ -97,7 +97,7 @@ struct TorchPickleSemantics: PickleSemantics {
         case "builtins.set", "builtins.frozenset":
             return .set(PickleList(try args.first.map { try sequence($0, of: name) } ?? []))
         case "torch.Size":
-            return .tuple(try args.first.map { try sequence($0, of: name) } ?? [])
+            return .tuple(PickleList(try args.first.map { try sequence($0, of: name) } ?? []))
         case "_codecs.encode":
             // Protocol 2 writes Python 3 bytes as _codecs.encode(text, 'latin1').
             guard args.count == 2, let text = args[0].asString, let encoding = args[1].asString else {
@@ -121,7 +121,8 @@ struct TorchPickleSemantics: PickleSemantics {
     }
 
     func persistentLoad(_ id: PickleValue) throws -> PickleValue {
-        guard case let .tuple(t) = id, t.count == 5, t[0].asString == "storage", case let .global(typeName) = t[1],
+        guard case let .tuple(tuple) = id, case let t = tuple.items, t.count == 5, t[0].asString == "storage",
+              case let .global(typeName) = t[1],
               Self.storageTypes.keys.contains(typeName), let key = t[2].asString, let count = t[4].asInt,
               count >= 0, !key.isEmpty, key.count <= 64 else {
             throw fail("unexpected persistent id (only torch storages are allowed)")
@@ -140,7 +141,7 @@ struct TorchPickleSemantics: PickleSemantics {
 
     private func sequence(_ value: PickleValue, of name: String) throws -> [PickleValue] {
         switch value {
-        case let .tuple(items): return items
+        case let .tuple(t): return t.items
         case let .list(list): return list.items
         case let .set(set): return set.items
         default: throw fail("\(name) expects a sequence, got a \(value.kind)")
@@ -150,7 +151,7 @@ struct TorchPickleSemantics: PickleSemantics {
     private func intTuple(_ value: PickleValue) -> [Int]? {
         let items: [PickleValue]
         switch value {
-        case let .tuple(t): items = t
+        case let .tuple(t): items = t.items
         case let .list(l): items = l.items
         default: return nil
         }
@@ -210,8 +211,9 @@ func collectCheckpoint(_ root: PickleValue, file: String) throws -> CollectedChe
         case let .list(l):
             guard visited.insert(ObjectIdentifier(l)).inserted else { return }
             for (i, v) in l.items.enumerated() { try walk(v, prefix: join(String(i)), depth: depth + 1) }
-        case let .tuple(items):
-            for (i, v) in items.enumerated() { try walk(v, prefix: join(String(i)), depth: depth + 1) }
+        case let .tuple(t):
+            guard visited.insert(ObjectIdentifier(t)).inserted else { return }
+            for (i, v) in t.items.enumerated() { try walk(v, prefix: join(String(i)), depth: depth + 1) }
         default:
             break
         }

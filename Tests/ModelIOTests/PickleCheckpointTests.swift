@@ -141,13 +141,14 @@ struct HostileCase: Decodable { let global: String; let marker: String }
         p += [0x47] + withUnsafeBytes(of: (3.5).bitPattern.bigEndian, Array.init) + [0x88, 0x4e, 0x65]
         p += [0x58, 1, 0, 0, 0, 0x62, 0x43, 2, 0x78, 0x79, 0x4a, 0x70, 0x11, 0x01, 0x00, 0x86]
         p += [0x58, 1, 0, 0, 0, 0x63, 0x68, 0x00, 0x75, 0x2e]
-        guard case let .dict(d) = try load(p), case let .list(a)? = d["a"], case let .tuple(b)? = d["b"],
+        guard case let .dict(d) = try load(p), case let .list(a)? = d["a"], case let .tuple(bt)? = d["b"],
               case let .list(c)? = d["c"] else {
             Issue.record("unexpected structure"); return
         }
         #expect(a === c)  // the memo hands back the same list
         #expect(a.items.count == 5)
         #expect(a.items[1].asInt == -2)
+        let b = bt.items
         guard case let .float(f) = a.items[2], case .bool(true) = a.items[3], case .none = a.items[4],
               case let .bytes(xy) = b[0] else { Issue.record("unexpected items"); return }
         #expect(f == 3.5)
@@ -172,6 +173,51 @@ struct HostileCase: Decodable { let global: String; let marker: String }
         for bytes in cases {
             #expect(throws: ModelFileError.self, "\(bytes)") { try load(bytes) }
         }
+    }
+
+    /// Unpickles and collects as a checkpoint does (including the iterative teardown).
+    func collect(_ bytes: [UInt8]) throws -> CollectedCheckpoint {
+        try RestrictedUnpickler.withUnpickled(bytes: bytes, file: "t.pkl", semantics: TorchPickleSemantics(file: "t.pkl")) {
+            try collectCheckpoint($0, file: "t.pkl")
+        }
+    }
+
+    static func u32(_ v: Int) -> [UInt8] { withUnsafeBytes(of: UInt32(v).littleEndian, Array.init) }
+
+    @Test func deepNestingIsReleasedWithoutRecursion() throws {
+        // A million nested 1-tuples (2 MB of TUPLE1): an ordinary release would recurse a million times.
+        let deepTuple: [UInt8] = [0x80, 0x02, 0x4e] + [UInt8](repeating: 0x85, count: 1_000_000) + [0x2e]
+        #expect(throws: ModelFileError.badPickle(file: "t.pkl", reason: "checkpoint holds a tuple, not a dictionary")) {
+            try collect(deepTuple)
+        }
+        // {'a': L0} where L(i+1) is appended to L(i) through the memo, 300k levels, constant stack.
+        var chain: [UInt8] = [0x80, 0x02, 0x7d, 0x58, 1, 0, 0, 0, 0x61, 0x5d, 0x72] + Self.u32(0)
+        for level in 1..<300_000 {
+            chain += [0x6a] + Self.u32(level - 1) + [0x5d, 0x72] + Self.u32(level) + [0x61, 0x30]
+        }
+        chain += [0x73, 0x2e]
+        #expect {
+            try collect(chain)
+        } throws: { error in
+            guard case let .badPickle(_, reason) = error as? ModelFileError else { return false }
+            return reason.contains("deeper than 32")
+        }
+    }
+
+    @Test func sharedAndCyclicContainersAreWalkedOnce() throws {
+        // T(i) = (T(i-1), T(i-1)) for 30 levels: 2^30 paths, 30 distinct tuples; {'x': T30}.
+        var shared: [UInt8] = [0x80, 0x02, 0x7d, 0x58, 1, 0, 0, 0, 0x78, 0x29]
+        for _ in 0..<30 { shared += [0x32, 0x86] }
+        shared += [0x73, 0x2e]
+        let clock = ContinuousClock()
+        var collected: CollectedCheckpoint?
+        let elapsed = try clock.measure { collected = try collect(shared) }
+        #expect(collected?.tensors.isEmpty == true)
+        #expect(elapsed < .seconds(5))
+        // A list that contains itself: {'c': L, 'n': 5} with L = [L] (MARK, key, list, memo, append itself, ...).
+        let cyclic: [UInt8] = [0x80, 0x02, 0x7d, 0x28, 0x58, 1, 0, 0, 0, 0x63, 0x5d, 0x71, 0x00, 0x68, 0x00,
+                               0x61, 0x58, 1, 0, 0, 0, 0x6e, 0x4b, 0x05, 0x75, 0x2e]
+        #expect(try collect(cyclic).metadata == ["n": "5"])
     }
 
     @Test func globalsAreCheckedAtLookupNotAtCall() {

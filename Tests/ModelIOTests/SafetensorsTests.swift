@@ -109,6 +109,16 @@ func safetensorsImage(_ header: [String: Any], data: [UInt8]) throws -> Data {
         #expect(throws: ModelFileError.self) { try SafetensorsFile(data: notJSON, name: "j") }
     }
 
+    @Test func deeplyNestedHeaderIsRefusedNotRecursedInto() throws {
+        let text = String(repeating: "{\"a\":", count: 500_000) + "1" + String(repeating: "}", count: 500_000)
+        var image = Data()
+        withUnsafeBytes(of: UInt64(text.utf8.count).littleEndian) { image.append(contentsOf: $0) }
+        image.append(contentsOf: Array(text.utf8))
+        #expect(throws: ModelFileError.badHeader(file: "deep", reason: "header is not valid JSON")) {
+            try SafetensorsFile(data: image, name: "deep")
+        }
+    }
+
     @Test func overlappingOffsetsAreRefused() throws {
         let image = try safetensorsImage([
             "a": ["dtype": "F32", "shape": [2], "data_offsets": [0, 8]],
