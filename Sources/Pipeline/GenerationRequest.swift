@@ -39,16 +39,21 @@ public struct HiresFix: Sendable, Equatable {
         self.scheduler = scheduler
     }
 
-    /// Target size of the second pass for a first pass of `width`×`height`, as A1111's `init` of
-    /// StableDiffusionProcessingTxt2Img computes it (explicit sizes win; one explicit side keeps the aspect).
-    public func targetSize(width: Int, height: Int) -> (width: Int, height: Int) {
+    /// Size the first pass is upscaled to, and how many latent rows/columns are then cropped away (when both
+    /// `resizeX` and `resizeY` are given and the aspect differs, A1111 upscales to cover and crops the excess).
+    /// Matches: modules/processing.py StableDiffusionProcessingTxt2Img.calculate_target_resolution
+    public func target(width: Int, height: Int) -> (width: Int, height: Int, truncateX: Int, truncateY: Int) {
         if resizeX == 0 && resizeY == 0 {
-            return (Int(Double(width) * scale), Int(Double(height) * scale))
+            return (Int(Double(width) * scale), Int(Double(height) * scale), 0, 0)
         }
-        if resizeY == 0 { return (resizeX, resizeX * height / width) }
-        if resizeX == 0 { return (resizeY * width / height, resizeY) }
-        return (resizeX, resizeY)
+        if resizeY == 0 { return (resizeX, resizeX * height / width, 0, 0) }
+        if resizeX == 0 { return (resizeY * width / height, resizeY, 0, 0) }
+        let srcRatio = Double(width) / Double(height), dstRatio = Double(resizeX) / Double(resizeY)
+        let (w, h) = srcRatio < dstRatio ? (resizeX, resizeX * height / width) : (resizeY * width / height, resizeY)
+        return (w, h, Self.floorDiv(w - resizeX, 8), Self.floorDiv(h - resizeY, 8))
     }
+
+    private static func floorDiv(_ a: Int, _ b: Int) -> Int { Int((Double(a) / Double(b)).rounded(.down)) }
 }
 
 /// A txt2img job in typed form: what `WebAPI` decodes from A1111's wire format, with every option that

@@ -1,0 +1,82 @@
+import Sampling
+
+/// The UNet as guidance calls it: predicted noise for inputs already scaled by c_in, at DDPM timestep `t`
+/// (fractional), with cross-attention `context`. `x: [N, C, h, w]`, `context: [N, T, ctx]` → `[N, 4, h, w]`.
+public typealias ConditionedEps = (_ x: Tensor, _ t: Float, _ context: Tensor) throws -> Tensor
+
+/// Classifier-free guidance with A1111's batching and `AND` composition, as a `Denoiser` for the samplers.
+///
+/// Per call (one sampling step): every image's `AND` parts are evaluated at the current step's encodings together
+/// with the unconditional batch (one UNet call when cond and uncond have the same token count, else separate
+/// calls), and combined as `uncond + Σ wᵢ·scale·(condᵢ − uncond)`.
+/// Matches: modules/sd_samplers_cfg_denoiser.py CFGDenoiser.forward, combine_denoised
+public final class CFGDenoiser: @unchecked Sendable {
+    public let model: ConditionedEps
+    public let schedule: NoiseSchedule
+    public let prompts: [ComposablePrompt]        // one per image
+    public let negative: [PromptSchedule]         // one per image
+    public let scale: Float
+    /// Sampling step of the next call (A1111 counts denoiser calls, so second-order samplers advance it twice).
+    public private(set) var step = 0
+
+    public init(model: @escaping ConditionedEps, schedule: NoiseSchedule, prompts: [ComposablePrompt],
+                negative: [PromptSchedule], scale: Float) {
+        precondition(prompts.count == negative.count, "one prompt and one negative prompt per image")
+        self.model = model
+        self.schedule = schedule
+        self.prompts = prompts
+        self.negative = negative
+        self.scale = scale
+    }
+
+    /// x: `[B, 4, h, w]` at noise level `sigma` → guided x0 prediction `[B, 4, h, w]`.
+    public func denoise(_ x: Tensor, sigma: Float) throws -> Tensor {
+        let b = x.shape[0]
+        guard b == prompts.count else {
+            throw TensorError.shapeMismatch(op: "CFG batch", expected: [prompts.count], got: [b])
+        }
+        let images = x.chunked(b, axis: 0)
+        // Rows of the conditional batch: every AND part of every image, in order.
+        var condRows = [Tensor](), condImages = [Tensor](), weights = [[(row: Int, weight: Float)]]()
+        for (i, prompt) in prompts.enumerated() {
+            var mine = [(row: Int, weight: Float)]()
+            for part in prompt.parts {
+                mine.append((condRows.count, part.weight))
+                condRows.append(part.schedule.cond(atStep: step))
+                condImages.append(images[i])
+            }
+            weights.append(mine)
+        }
+        let cond = stackConds(condRows)                              // [Nc, T, C]
+        let uncond = stackConds(negative.map { $0.cond(atStep: step) }) // [B, T', C]
+        let cIn = 1 / (sigma * sigma + 1).squareRoot()
+        let t = schedule.sigmaToT(sigma)
+
+        let xCond = Tensor.concat(condImages, axis: 0)
+        let epsCond: Tensor, epsUncond: Tensor
+        if cond.shape[1] == uncond.shape[1] {
+            let both = try model(Tensor.concat([xCond, x], axis: 0) * cIn, t, Tensor.concat([cond, uncond], axis: 0))
+            epsCond = both.slice(axis: 0, 0..<condRows.count)
+            epsUncond = both.slice(axis: 0, condRows.count..<(condRows.count + b))
+        } else {
+            epsCond = try model(xCond * cIn, t, cond)
+            epsUncond = try model(x * cIn, t, uncond)
+        }
+        step += 1
+        // x0 = x − σ·eps for every row; guidance on x0 as A1111 does.
+        let x0Cond = xCond.adding(epsCond, scaledBy: -sigma).chunked(condRows.count, axis: 0)
+        let x0Uncond = x.adding(epsUncond, scaledBy: -sigma).chunked(b, axis: 0)
+        var out = [Tensor]()
+        for i in 0..<b {
+            var d = x0Uncond[i]
+            for (row, weight) in weights[i] {
+                d = d.adding(x0Cond[row] - x0Uncond[i], scaledBy: weight * scale)
+            }
+            out.append(d)
+        }
+        return Tensor.concat(out, axis: 0)
+    }
+
+    /// This guidance as the samplers' `Denoiser` closure.
+    public var denoiser: Denoiser { { [self] x, sigma in try self.denoise(x, sigma: sigma) } }
+}
