@@ -1,5 +1,4 @@
 import Foundation
-import ZIPFoundation
 
 /// A `torch.save` checkpoint (`.ckpt`, `.pt`, `.pth`, `.bin`): a zip archive holding `<name>/data.pkl` and one
 /// `<name>/data/<key>` entry per storage.
@@ -31,6 +30,7 @@ public final class PickleCheckpointFile: CheckpointFile, @unchecked Sendable {
     public let metadata: [String: String]
     private let records: [String: Record]
     private let data: Data
+    private let inflater: ZipInflater
 
     public convenience init(path: String) throws {
         try self.init(data: MappedFile.map(path: path), name: path)
@@ -40,6 +40,8 @@ public final class PickleCheckpointFile: CheckpointFile, @unchecked Sendable {
     public init(data: Data, name: String) throws {
         path = name
         self.data = data
+        let inflater = ZipInflater(data: data, file: name)
+        self.inflater = inflater
         guard ZipDirectory.looksLikeZip(data) else {
             if data.first == 0x80 {
                 throw ModelFileError.unsupportedFormat(file: name,
@@ -57,7 +59,7 @@ public final class PickleCheckpointFile: CheckpointFile, @unchecked Sendable {
         }
         let prefix = String(pickleName.dropLast("data.pkl".count))
         if let order = directory.entries[prefix + "byteorder"] {
-            let text = String(decoding: try Self.bytes(of: order, in: data, file: name, limit: 16), as: UTF8.self)
+            let text = String(decoding: try Self.bytes(of: order, in: data, inflater: inflater, limit: 16), as: UTF8.self)
             guard text.trimmingCharacters(in: .whitespacesAndNewlines) == "little" else {
                 throw ModelFileError.unsupportedFormat(file: name, reason: "byte order '\(text.prefix(16))' (only little-endian)")
             }
@@ -67,7 +69,7 @@ public final class PickleCheckpointFile: CheckpointFile, @unchecked Sendable {
             throw ModelFileError.badPickle(file: name,
                 reason: "\(pickleName) is \(pickleEntry.uncompressedSize) bytes (limit \(Self.maxPickleBytes))")
         }
-        let pickleBytes = try Self.bytes(of: pickleEntry, in: data, file: name, limit: Self.maxPickleBytes)
+        let pickleBytes = try Self.bytes(of: pickleEntry, in: data, inflater: inflater, limit: Self.maxPickleBytes)
         let collected = try RestrictedUnpickler.withUnpickled(
             bytes: pickleBytes, file: name, semantics: TorchPickleSemantics(file: name)) { root in
             try collectCheckpoint(root, file: name)
@@ -128,38 +130,12 @@ public final class PickleCheckpointFile: CheckpointFile, @unchecked Sendable {
     }
 
     /// The first `limit` bytes of `entry` (all of it when shorter): a copy for stored entries, inflated otherwise.
-    private static func bytes(of entry: ZipDirectory.Entry, in data: Data, file: String, limit: Int) throws -> [UInt8] {
+    private static func bytes(of entry: ZipDirectory.Entry, in data: Data, inflater: ZipInflater, limit: Int) throws -> [UInt8] {
         if entry.method == 0 {
             let start = data.startIndex + entry.dataOffset
             return [UInt8](data[start..<(start + min(limit, entry.compressedSize))])
         }
-        return [UInt8](try inflate(entry, in: data, file: file, limit: limit))
-    }
-
-    private static func inflate(_ entry: ZipDirectory.Entry, in data: Data, file: String, limit: Int) throws -> Data {
-        let fail = { (reason: String) in ModelFileError.badArchive(file: file, reason: "entry '\(entry.name)': \(reason)") }
-        let archive: Archive
-        do { archive = try Archive(data: data, accessMode: .read) } catch { throw fail("\(error)") }
-        guard let zipEntry = archive[entry.name] else { throw fail("not found when inflating") }
-        var out = Data()
-        out.reserveCapacity(min(limit, entry.uncompressedSize))
-        struct Enough: Error {}
-        do {
-            _ = try archive.extract(zipEntry, skipCRC32: false) { chunk in
-                guard out.count + chunk.count <= entry.uncompressedSize else {
-                    throw fail("inflates past its declared \(entry.uncompressedSize) bytes")
-                }
-                out.append(chunk.prefix(limit - out.count))
-                if out.count >= limit { throw Enough() }
-            }
-        } catch is Enough {
-            return out
-        } catch let error as ModelFileError {
-            throw error
-        } catch {
-            throw fail("\(error)")
-        }
-        return out
+        return [UInt8](try inflater.inflate(entry, limit: limit))
     }
 
     // MARK: - TensorSource
@@ -176,47 +152,70 @@ public final class PickleCheckpointFile: CheckpointFile, @unchecked Sendable {
     public func tensor(_ key: String) throws -> Tensor {
         guard let r = records[key] else { throw ModelFileError.missingKey(file: path, key: key) }
         if r.count == 0 { return Tensor(zeros: r.shape) }
-        let needed = r.span * r.dtype.byteSize
-        if r.entry.method == 0 {
-            return data.withUnsafeBytes { raw in
-                Self.decode(r, storage: raw.baseAddress! + r.entry.dataOffset)
+        let size = r.dtype.byteSize
+        return try withStorage(r, key: key) { storage in
+            Tensor(uninitialized: r.shape) { out in
+                let dst = out.baseAddress!
+                if r.contiguous {
+                    widen(storage + r.offset * size, dtype: r.dtype, count: r.count, into: dst)
+                } else {
+                    Self.forEachElement(r) { o, src in widen(storage + src * size, dtype: r.dtype, count: 1, into: dst + o) }
+                }
             }
         }
-        let inflated = try Self.inflate(r.entry, in: data, file: path, limit: needed)
+    }
+
+    /// The stored little-endian bytes of `key` in row-major order (views are gathered), e.g. to keep F16/BF16
+    /// weights compact instead of widening them.
+    public func rawBytes(_ key: String) throws -> Data {
+        guard let r = records[key] else { throw ModelFileError.missingKey(file: path, key: key) }
+        let size = r.dtype.byteSize
+        if r.count == 0 { return Data() }
+        return try withStorage(r, key: key) { storage in
+            if r.contiguous { return Data(bytes: storage + r.offset * size, count: r.count * size) }
+            var out = Data(count: r.count * size)
+            out.withUnsafeMutableBytes { raw in
+                let dst = raw.baseAddress!
+                Self.forEachElement(r) { o, src in (dst + o * size).copyMemory(from: storage + src * size, byteCount: size) }
+            }
+            return out
+        }
+    }
+
+    /// Calls `body` with the start of `r`'s storage, which holds at least `r.span` elements: in place for stored
+    /// entries, inflated (up to the span) for deflated ones.
+    private func withStorage<T>(_ r: Record, key: String, _ body: (UnsafeRawPointer) throws -> T) throws -> T {
+        if r.entry.method == 0 {
+            return try data.withUnsafeBytes { raw in try body(raw.baseAddress! + r.entry.dataOffset) }
+        }
+        let needed = r.span * r.dtype.byteSize
+        let inflated = try inflater.inflate(r.entry, limit: needed)
         guard inflated.count >= needed else {
             throw ModelFileError.truncated(file: path, key: "\(key) (\(r.entry.name))", needed: needed, available: inflated.count)
         }
-        return inflated.withUnsafeBytes { Self.decode(r, storage: $0.baseAddress!) }
+        return try inflated.withUnsafeBytes { try body($0.baseAddress!) }
     }
 
-    /// Widens the view `r` of the storage at `storage` (already checked to hold `r.span` elements).
-    private static func decode(_ r: Record, storage: UnsafeRawPointer) -> Tensor {
-        let size = r.dtype.byteSize
-        return Tensor(uninitialized: r.shape) { out in
-            let dst = out.baseAddress!
-            if r.contiguous {
-                widen(storage + r.offset * size, dtype: r.dtype, count: r.count, into: dst)
-                return
+    /// Visits a non-contiguous view in row-major output order: `body(outputIndex, storageIndex)`, with an
+    /// odometer over all but the last dimension.
+    private static func forEachElement(_ r: Record, _ body: (Int, Int) -> Void) {
+        let rank = r.shape.count
+        let inner = r.shape[rank - 1], innerStride = r.stride[rank - 1]
+        var index = [Int](repeating: 0, count: rank - 1)
+        var o = 0
+        while o < r.count {
+            var src = r.offset
+            for d in 0..<(rank - 1) { src += index[d] * r.stride[d] }
+            for j in 0..<inner {
+                body(o, src + j * innerStride)
+                o += 1
             }
-            // Gather: walk the output in row-major order with an odometer over all but the last dimension.
-            let rank = r.shape.count
-            let inner = r.shape[rank - 1], innerStride = r.stride[rank - 1]
-            var index = [Int](repeating: 0, count: rank - 1)
-            var o = 0
-            while o < r.count {
-                var src = r.offset
-                for d in 0..<(rank - 1) { src += index[d] * r.stride[d] }
-                for j in 0..<inner {
-                    widen(storage + (src + j * innerStride) * size, dtype: r.dtype, count: 1, into: dst + o)
-                    o += 1
-                }
-                var d = rank - 2
-                while d >= 0 {
-                    index[d] += 1
-                    if index[d] < r.shape[d] { break }
-                    index[d] = 0
-                    d -= 1
-                }
+            var d = rank - 2
+            while d >= 0 {
+                index[d] += 1
+                if index[d] < r.shape[d] { break }
+                index[d] = 0
+                d -= 1
             }
         }
     }

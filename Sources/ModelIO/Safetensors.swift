@@ -9,6 +9,8 @@ public protocol CheckpointFile: TensorSource {
     var metadata: [String: String] { get }
     /// The stored dtype of `key`, or nil when absent.
     func dtype(of key: String) -> DType?
+    /// The stored little-endian bytes of `key`, row-major (e.g. to keep F16/BF16 weights compact).
+    func rawBytes(_ key: String) throws -> Data
 }
 
 /// A safetensors file, memory-mapped; tensors are decoded lazily, one key at a time.

@@ -1,11 +1,12 @@
 import Foundation
+import ZIPFoundation
 
 /// The central directory of a zip archive held in memory (normally memory-mapped), validated against the
 /// archive size so that every entry's data range is known to lie inside it.
 ///
 /// Only what torch checkpoints use is needed: stored entries (read in place, without copying) and zip64 sizes.
-/// Deflated entries are accepted; `PickleCheckpointFile` inflates them through ZIPFoundation once this directory
-/// has vouched for their offsets and sizes.
+/// Deflated entries are accepted; `ZipInflater` inflates them through ZIPFoundation once this directory has
+/// vouched for their offsets and sizes.
 struct ZipDirectory {
     struct Entry {
         let name: String
@@ -160,5 +161,53 @@ struct ZipDirectory {
         }
         return Entry(name: name, method: method, compressedSize: compressed, uncompressedSize: uncompressed,
                      dataOffset: dataOffset)
+    }
+}
+
+/// Inflates deflated entries through ZIPFoundation, for archives `ZipDirectory` has already validated. The
+/// ZIPFoundation archive is opened and indexed once, on first use; its file position is shared, so reads are
+/// serialised.
+final class ZipInflater: @unchecked Sendable {
+    private let data: Data
+    private let file: String
+    private let lock = NSLock()
+    private var archive: Archive?
+    private var index: [String: ZIPFoundation.Entry] = [:]
+
+    init(data: Data, file: String) {
+        self.data = data
+        self.file = file
+    }
+
+    /// The first `limit` bytes of `entry` inflated (all of it when shorter). Inflating past the declared size
+    /// is an error, so a deflate bomb cannot grow beyond what the directory promised.
+    func inflate(_ entry: ZipDirectory.Entry, limit: Int) throws -> Data {
+        let fail = { (reason: String) in ModelFileError.badArchive(file: self.file, reason: "entry '\(entry.name)': \(reason)") }
+        lock.lock()
+        defer { lock.unlock() }
+        if archive == nil {
+            do { archive = try Archive(data: data, accessMode: .read) } catch { throw fail("\(error)") }
+            for e in archive! where index[e.path] == nil { index[e.path] = e }
+        }
+        guard let archive, let zipEntry = index[entry.name] else { throw fail("not found when inflating") }
+        var out = Data()
+        out.reserveCapacity(min(limit, entry.uncompressedSize, 1 << 26))  // grows past 64 MiB only as data arrives
+        struct Enough: Error {}
+        do {
+            _ = try archive.extract(zipEntry, skipCRC32: false) { chunk in
+                guard out.count + chunk.count <= entry.uncompressedSize else {
+                    throw fail("inflates past its declared \(entry.uncompressedSize) bytes")
+                }
+                out.append(chunk.prefix(limit - out.count))
+                if out.count >= limit { throw Enough() }
+            }
+        } catch is Enough {
+            return out
+        } catch let error as ModelFileError {
+            throw error
+        } catch {
+            throw fail("\(error)")
+        }
+        return out
     }
 }

@@ -33,6 +33,23 @@ struct HostileCase: Decodable { let global: String; let marker: String }
         }
     }
 
+    @Test func rawBytesAreGatheredAndStayCompact() throws {
+        let ckpt = try PickleCheckpointFile(path: Self.path("nested_p2.ckpt"))
+        for key in ["half.weight", "half.transposed", "bf16.weight"] {
+            let raw = try ckpt.rawBytes(key)
+            let widened = try ckpt.tensor(key)
+            #expect(raw.count == 2 * widened.count, "\(key)")
+            let bits = raw.withUnsafeBytes { b in (0..<widened.count).map { b.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self) } }
+            let decoded = ckpt.dtype(of: key) == .f16
+                ? bits.map { Float(Float16(bitPattern: $0)) } : bits.map { Float(bitPattern: UInt32($0) << 16) }
+            #expect(decoded == widened.scalars, "\(key)")
+        }
+        #expect(ckpt.layout(of: "half.transposed")?.stride == [1, 2])
+        let strided = try ckpt.rawBytes("strided.weight")
+        let floats = strided.withUnsafeBytes { b in (0..<9).map { b.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) } }
+        #expect(floats == (try ckpt.tensor("strided.weight")).scalars)
+    }
+
     @Test func viewsKeepTheirLayout() throws {
         let ckpt = try PickleCheckpointFile(path: Self.path("nested_p2.ckpt"))
         #expect(ckpt.layout(of: "trans.weight")?.stride == [1, 5])
