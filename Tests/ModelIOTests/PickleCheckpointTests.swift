@@ -71,6 +71,17 @@ struct HostileCase: Decodable { let global: String; let marker: String }
         for key in ckpt.keys { #expect(try ckpt.tensor(key) == reference.tensor(key), "\(key)") }
     }
 
+    /// The layout of the original SD release files: the only globals besides tensors are the Lightning callback
+    /// class (a dictionary key), numpy scalars/dtypes and `_codecs.encode`; they are inert and dropped.
+    @Test func lightningTrainingCheckpoint() throws {
+        let ckpt = try PickleCheckpointFile(path: Self.path("lightning.ckpt"))
+        let reference = try Fixtures.safetensors("modelio/lightning_expected.safetensors")
+        #expect(ckpt.keys == reference.keys)
+        #expect(ckpt.metadata == ["epoch": "6", "global_step": "470000", "pytorch-lightning_version": "1.4.2"])
+        #expect(ckpt.dtype(of: "model_ema.num_updates") == .i32)
+        for key in ckpt.keys { #expect(try ckpt.tensor(key) == reference.tensor(key), "\(key)") }
+    }
+
     @Test func openCheckpointChoosesByContent() throws {
         let ckpt = try openCheckpoint(path: Self.path("nested_p2.ckpt"))
         #expect(ckpt is PickleCheckpointFile)

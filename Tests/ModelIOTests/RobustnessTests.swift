@@ -6,7 +6,7 @@ import TestSupport
 /// Mutated model files must produce thrown errors, never a crash (a trap would abort the whole test process).
 @Suite struct RobustnessTests {
     static let files = ["values_f32.safetensors", "values_bf16.safetensors", "nested_p2.ckpt", "flat_p4.ckpt",
-                        "hostile_posix_system.ckpt", "deflated.ckpt"]
+                        "hostile_posix_system.ckpt", "deflated.ckpt", "lightning.ckpt"]
 
     /// Opens `data` with the reader its name implies and decodes every tensor.
     static func openAndReadAll(_ data: Data, name: String) throws {

@@ -9,7 +9,9 @@ Writes, deterministically (fixed seed, byte-stable writers):
 - nested_p2.ckpt: torch.save (protocol 2) of {"state_dict": {...}, "global_step", "epoch"} with a transposed
   (non-contiguous) tensor, offset views, two views sharing one storage, fp16, bf16, int64, a Parameter, a 0-d
   tensor and an inner "state_dict" that A1111 drops; flat_p4.ckpt: protocol 4, no state_dict, a nested
-  embedding-style dict; deflated.ckpt: nested_p2.ckpt re-packed with deflate. ckpt_expected.safetensors holds every expected tensor as contiguous F32 and
+  embedding-style dict; lightning.ckpt: the layout of the original SD release files (Lightning callback state
+  keyed by the ModelCheckpoint class, numpy scalars, optimizer state) with lightning_expected.safetensors;
+  deflated.ckpt: nested_p2.ckpt re-packed with deflate. ckpt_expected.safetensors holds every expected tensor as contiguous F32 and
   ckpt_expected.json the keys, dtypes and scalar metadata.
 - hostile_*.ckpt: zip checkpoints whose data.pkl calls os.system / builtins.exec / posix.system /
   an unknown class. Each payload would create /tmp/sdapi-modelio-hostile-<name>; this script proves that
@@ -139,6 +141,55 @@ def checkpoint_fixtures() -> None:
         for key, value in expected.items():
             if key in loaded:
                 assert torch.equal(loaded[key].float(), value), (name, key)
+
+
+def lightning_fixture() -> None:
+    """A training checkpoint laid out like the original SD releases' full files: Lightning callback state keyed
+    by the ModelCheckpoint class, numpy scalars, optimizer and scheduler state beside the state_dict."""
+    import sys
+    import types
+
+    names = ["pytorch_lightning", "pytorch_lightning.callbacks", "pytorch_lightning.callbacks.model_checkpoint"]
+    modules = {name: types.ModuleType(name) for name in names}
+
+    class ModelCheckpoint:  # stands in for the Lightning class; pickled by its qualified name only
+        pass
+
+    ModelCheckpoint.__module__ = names[2]
+    ModelCheckpoint.__qualname__ = "ModelCheckpoint"
+    modules[names[2]].ModelCheckpoint = ModelCheckpoint
+    saved = {name: sys.modules.get(name) for name in names}
+    sys.modules.update(modules)
+    try:
+        g = torch.Generator().manual_seed(SEED + 2)
+        state = collections.OrderedDict([
+            ("model.diffusion_model.out.2.weight", torch.randn(4, 3, 1, 1, generator=g)),
+            ("model.diffusion_model.out.2.bias", torch.randn(4, generator=g)),
+            ("model_ema.num_updates", torch.tensor(470000, dtype=torch.int32)),
+        ])
+        obj = {
+            "epoch": 6,
+            "global_step": 470000,
+            "pytorch-lightning_version": "1.4.2",
+            "state_dict": state,
+            "callbacks": {ModelCheckpoint: {"monitor": None, "best_model_score": np.float64(0.25),
+                                            "best_model_path": "/logs/last.ckpt", "dirpath": "/logs"}},
+            "optimizer_states": [{"state": {0: {"step": 10, "exp_avg": torch.zeros(2)}},
+                                  "param_groups": [{"lr": 1e-4, "betas": (0.9, 0.999), "params": [0]}]}],
+            "lr_schedulers": [{"base_lrs": [1e-4], "last_epoch": 5, "_step_count": 6}],
+        }
+        path = fixture_path(AREA, "lightning.ckpt")
+        with open(path, "wb") as handle:
+            torch.save(obj, handle)
+        loaded = torch.load(path, weights_only=False)["state_dict"]
+        assert all(torch.equal(loaded[k], v) for k, v in state.items())
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+    write_safetensors(fixture_path(AREA, "lightning_expected.safetensors"), {k: v.float() for k, v in state.items()})
 
 
 def write_zip_checkpoint(filename: str, pickle_bytes: bytes, storages: dict[str, bytes] | None = None) -> Path:
@@ -276,6 +327,7 @@ def main() -> None:
     seed_everything(SEED)
     safetensors_fixtures()
     checkpoint_fixtures()
+    lightning_fixture()
     hostile_fixtures()
     hash_fixtures()
 
