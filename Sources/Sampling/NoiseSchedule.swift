@@ -40,12 +40,10 @@ public struct NoiseSchedule: DiscreteSigmaSchedule, Equatable {
     /// LDM's "scaled linear" DDPM schedule: β = linspace(√start, √end, n)², ᾱ = cumprod(1 − β), computed in
     /// float64 and stored as float32 (ldm/models/diffusion/ddpm.py register_schedule).
     public static func scaledLinear(betaStart: Double = 0.00085, betaEnd: Double = 0.012, timesteps: Int = 1000) -> NoiseSchedule {
-        let a = betaStart.squareRoot(), b = betaEnd.squareRoot()
         var cumulative = 1.0
         var out = [Float]()
         out.reserveCapacity(timesteps)
-        for i in 0..<timesteps {
-            let root = timesteps == 1 ? a : a + (b - a) * Double(i) / Double(timesteps - 1)
+        for root in linspaceD(betaStart.squareRoot(), betaEnd.squareRoot(), timesteps) {
             cumulative *= 1 - root * root
             out.append(Float(cumulative))
         }
@@ -118,8 +116,16 @@ func linspaceF(_ start: Float, _ end: Float, _ n: Int) -> [Float] {
     return (0..<n).map { i in i < half ? start + step * Float(i) : end - step * Float(n - 1 - i) }
 }
 
-/// numpy.linspace in float64.
+/// torch.linspace in float64 (same two-sided formula as `linspaceF`).
 func linspaceD(_ start: Double, _ end: Double, _ n: Int) -> [Double] {
+    guard n > 1 else { return n == 1 ? [start] : [] }
+    let step = (end - start) / Double(n - 1)
+    let half = n / 2
+    return (0..<n).map { i in i < half ? start + step * Double(i) : end - step * Double(n - 1 - i) }
+}
+
+/// numpy.linspace in float64: start + i·step, the last value exactly `end`.
+func numpyLinspace(_ start: Double, _ end: Double, _ n: Int) -> [Double] {
     guard n > 1 else { return n == 1 ? [start] : [] }
     let step = (end - start) / Double(n - 1)
     var out = (0..<n).map { start + Double($0) * step }

@@ -11,9 +11,9 @@ public typealias Denoiser = (_ x: Tensor, _ sigma: Float) throws -> Tensor
 /// ENSD after the initial latent); every sampler here calls `randn` exactly where k-diffusion calls `randn_like`
 /// (including the unused churn noise of Euler/Heun/DPM2 at every step), so hires-fix noise drawn afterwards from
 /// the same generators lines up with A1111.
-/// The SDE samplers (`brownian_noise`) call `brownian(sigma, sigmaNext)` instead: in A1111 that is a torchsde
-/// `BrownianTree` per image seeded with the image seed, which we do not reproduce bit for bit (see
-/// `BrownianNoiseSampler`); parity tests inject recorded noise through both closures.
+/// The SDE samplers (`brownian_noise`) call `brownian(sigma, sigmaNext)` instead: in A1111 a torchsde
+/// `BrownianTree` per image seeded with the image seed, ported in `A1111BrownianNoise` (see
+/// `SamplingPlan.noise`). Parity tests inject recorded noise through both closures.
 public struct SamplingNoise {
     /// A standard-normal tensor shaped like the latent (A1111 `rng.next()`).
     public var randn: () throws -> Tensor
@@ -26,7 +26,8 @@ public struct SamplingNoise {
         self.brownian = brownian
     }
 
-    /// Both closures served by one generator (independent normals for every Brownian query).
+    /// Both closures served by one generator (independent normals for every Brownian query; for tests and for
+    /// samplers that never ask for Brownian noise).
     public init(randn: @escaping () throws -> Tensor) {
         self.randn = randn
         self.brownian = { _, _ in try randn() }

@@ -118,15 +118,15 @@ public struct SamplingPlan: Sendable {
 }
 
 extension SamplingPlan {
-    /// The noise sources for this plan: `randn` (A1111's per-image generators) for ancestral steps, and for
-    /// samplers with `brownian_noise` a `BrownianNoiseSampler` over the whole schedule's range (A1111's
-    /// `create_noise_sampler` also uses the full sigmas in img2img) fed by `brownianNormal`.
+    /// The noise sources for this plan: `randn` (A1111's per-image generators, ENSD-reseeded) for ancestral
+    /// steps, and for samplers with `brownian_noise` A1111's torchsde Brownian trees over the whole schedule's
+    /// range (also the full sigmas in img2img), one per image `seeds[i]`, their node normals from `seededNormal`.
     /// Matches: modules/sd_samplers_common.py Sampler.create_noise_sampler
-    public func noise(randn: @escaping () throws -> Tensor,
-                      brownianNormal: @escaping () throws -> Tensor) throws -> SamplingNoise {
+    public func noise(randn: @escaping () throws -> Tensor, seeds: [UInt64], imageShape: [Int],
+                      seededNormal: @escaping SeededNormal) throws -> SamplingNoise {
         guard sampler.brownianNoise else { return SamplingNoise(randn: randn) }
-        let tree = try BrownianNoiseSampler(sigmas: sigmas, normal: brownianNormal)
-        return SamplingNoise(randn: randn, brownian: { try tree($0, $1) })
+        let trees = try A1111BrownianNoise(sigmas: sigmas, imageShape: imageShape, seeds: seeds, normal: seededNormal)
+        return SamplingNoise(randn: randn, brownian: { try trees($0, $1) })
     }
 
     /// txt2img: `noise` is the unit-variance initial latent; k-diffusion samplers scale it by sigmas[0]

@@ -134,7 +134,7 @@ extension ScheduleType {
             return Array(stride(from: 1, to: s.count, by: ss).map { s[$0] }.reversed()) + [0]
         case .beta:
             // Matches: modules/sd_schedulers.py beta_scheduler
-            return try linspaceD(0, 1, n).map { x in
+            return try numpyLinspace(0, 1, n).map { x in
                 let q = try BetaDistribution.quantile(1 - x, alpha: inputs.betaAlpha, beta: inputs.betaBeta)
                 return Float(smin + q * (smax - smin))
             } + [0]
@@ -142,9 +142,12 @@ extension ScheduleType {
     }
 
     /// Matches: k_diffusion/sampling.py get_sigmas_karras
+    /// Evaluated in float32 in torch's order, so the values agree to the bit in most cases (the SDE samplers'
+    /// Brownian trees resolve noise levels to 1e-6).
     static func karrasSigmas(_ n: Int, sigmaMin: Double, sigmaMax: Double, rho: Double = 7) -> [Float] {
         let minInv = pow(sigmaMin, 1 / rho), maxInv = pow(sigmaMax, 1 / rho)
-        return linspaceF(0, 1, n).map { Float(pow(maxInv + Double($0) * (minInv - maxInv), rho)) } + [0]
+        let span = Float(minInv - maxInv), start = Float(maxInv), r = Float(rho)
+        return linspaceF(0, 1, n).map { powf(start + $0 * span, r) } + [0]
     }
 
     /// Matches: modules/sd_schedulers.py get_align_your_steps_sigmas
@@ -155,8 +158,8 @@ extension ScheduleType {
         if n == table.count { return table.map { Float($0) } + [0] }
         // log-linear interpolation of the decreasing table onto n points (numpy interp on the reversed logs)
         let ys = table.reversed().map { log($0) }
-        let xs = linspaceD(0, 1, table.count)
-        let out = linspaceD(0, 1, n).map { x -> Double in
+        let xs = numpyLinspace(0, 1, table.count)
+        let out = numpyLinspace(0, 1, n).map { x -> Double in
             var j = 0
             while j < xs.count - 2 && x > xs[j + 1] { j += 1 }
             let w = (x - xs[j]) / (xs[j + 1] - xs[j])

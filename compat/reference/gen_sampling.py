@@ -12,6 +12,9 @@ The model is an analytic denoiser both sides evaluate identically in float32:
   D(x, s) = x * c1(s) + tanh(x) * c2(s) + m * c3(s),  c1 = 1/(1+s^2), c2 = 0.3 s/(1+s^2), c3 = s^2/(1+s^2)
 with a fixed "mean image" m. Step noise (randn_like and SDE noise_sampler alike) comes from one recorded list,
 injected the way A1111 injects its generator (k_diffusion.sampling.torch replaced).
+brownian.*: torchsde 0.2.6 BrownianTree noise as A1111 creates it (create_noise_sampler: one tree per image seed,
+torchsde's _randn replaced by a freshly seeded CPU generator, as modules/sd_samplers_common.py does on CPU); every
+seeded normal the trees draw is recorded so the Swift port can be fed the same values.
 """
 import ast
 import importlib.util
@@ -377,6 +380,59 @@ def run_lcm(steps, scheduler="Automatic", t_enc=None):
     return out, sigmas, noise.used, model.calls, len(sigmas) - 1
 
 
+# ---------------------------------------------------------------- torchsde Brownian trees as A1111 seeds them
+import torchsde._brownian.brownian_interval as _bi  # noqa: E402
+
+SEEDED = {}
+
+
+def _recording_randn(size, dtype, device, seed):
+    """A1111's replacement (devices.randn_local on CPU): a fresh CPU generator seeded with `seed`."""
+    t = torch.randn(size, dtype=dtype, device="cpu", generator=torch.Generator("cpu").manual_seed(int(seed)))
+    SEEDED[int(seed)] = t.clone()
+    return t
+
+
+_bi._randn = _recording_randn
+BROWNIAN_SEEDS = [1234567, 4000000000]
+
+
+def brownian_fixture(tensors):
+    """Direct noise-sampler queries and the SDE samplers end to end with A1111's create_noise_sampler, on a
+    smaller latent (2, 4, 3, 3) to keep the recorded per-seed normals small."""
+    mean, noise0 = MEAN[:, :, :3, :3].contiguous(), NOISE0[:, :, :3, :3].contiguous()
+    tensors["brownian_mean"], tensors["brownian_noise0"] = mean, noise0
+    cases = []
+    sigmas = kdiff_sigmas({"scheduler": "karras"}, 9)
+    ns = sampling.BrownianTreeNoiseSampler(noise0, sigmas[sigmas > 0].min(), sigmas.max(), seed=BROWNIAN_SEEDS)
+    queries = [(sigmas[0], sigmas[1]), (sigmas[1], sigmas[3]), (sigmas[3], sigmas[2]), (sigmas[4], sigmas[8]),
+               (sigmas[2], torch.tensor(0.7331))]
+    for k, (a, b) in enumerate(queries):
+        tensors[f"brownian_query|{k}"] = ns(a, b).float()
+        cases.append({"index": k, "sigma": float(a), "sigma_next": float(b)})
+    runs = []
+    for name, steps in [("DPM++ SDE", 9), ("DPM++ 2M SDE", 9), ("DPM++ 2M SDE Heun", 6), ("DPM++ 3M SDE", 9),
+                        ("DPM++ SDE", 4)]:
+        func, _, options = K_SAMPLERS[name]
+        sig = kdiff_sigmas(options, steps)
+        x = noise0 * sig[0]
+        noise_sampler = sampling.BrownianTreeNoiseSampler(x, sig[sig > 0].min(), sig.max(), seed=BROWNIAN_SEEDS)
+        kwargs = {"solver_type": "heun"} if options.get("solver_type") == "heun" else {}
+        out = func(KModel(mean), x, sig, extra_args={}, disable=True, eta=1.0, s_noise=1.0, noise_sampler=noise_sampler,
+                   **kwargs)
+        key = f"brownian_run|{name}|{steps}"
+        tensors[key] = out.float()
+        runs.append({"key": key, "sampler": name, "steps": steps, "sigmas": [float(v) for v in sig]})
+    for seed, t in SEEDED.items():
+        tensors[f"seeded|{seed}"] = t.float()
+    seed_sequences = []
+    for entropy, spawn in [(1234567, []), (4000000000, [5, 3]), (0, [0, 1]), (2 ** 40 + 7, [123456, 20])]:
+        state = np.random.SeedSequence(entropy=entropy, spawn_key=tuple(spawn), pool_size=24).generate_state(4)
+        seed_sequences.append({"entropy": entropy, "spawn_key": spawn, "state": [int(v) for v in state]})
+    return {"seeds": BROWNIAN_SEEDS, "queries": cases, "runs": runs, "seed_sequences": seed_sequences,
+            "recorded_seeds": len(SEEDED)}
+
+
 # ---------------------------------------------------------------- fixtures
 def schedules_fixture():
     cases = []
@@ -457,6 +513,10 @@ def registry_fixture():
 
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
+    brownian_tensors = {}
+    brownian = brownian_fixture(brownian_tensors)
+    (OUT / "brownian.json").write_text(json.dumps(brownian, indent=1))
+    save_file({k: v.contiguous() for k, v in brownian_tensors.items()}, str(OUT / "brownian.safetensors"))
     (OUT / "schedules.json").write_text(json.dumps(schedules_fixture(), indent=1))
     (OUT / "registry.json").write_text(json.dumps(registry_fixture(), indent=1))
 

@@ -14,25 +14,27 @@ extension SamplingRun {
                 x = x.adding(d, scaledBy: Float(next - sigma))
                 continue
             }
-            let t = -log(sigma), tNext = -log(next)
-            let h = tNext - t
-            let s = t + h * r
+            // t = −log σ and σ(t) = exp(−t) in float32 as torch evaluates them: the Brownian queries and the
+            // model are called at these exact float32 levels.
+            let tF = -logf(sigmas[i]), tNextF = -logf(sigmas[i + 1])
+            let sF = tF + (tNextF - tF) * Float(r)
+            let sigmaT = expf(-tF), sigmaS = expf(-sF), sigmaNext = expf(-tNextF)
+            let t = Double(tF)
             let fac = 1 / (2 * r)
-            let sigmaS = Double(Float(exp(-s)))
 
             // Step 1: to the intermediate level s
-            let (sd1, su1) = ancestralStep(sigma, sigmaS, eta: eta)
+            let (sd1, su1) = ancestralStep(Double(sigmaT), Double(sigmaS), eta: eta)
             let s1 = -log(sd1)
-            var x2 = Tensor.lincomb([(exp(-s1) / sigma, x), (-expm1(t - s1), denoised)])
-            x2 = x2.adding(try brownian(sigmas[i], Float(sigmaS), like: x), scaledBy: Float(sNoise * su1))
-            let denoised2 = try denoise(x2, Float(sigmaS))
+            var x2 = Tensor.lincomb([(exp(-s1) / Double(sigmaT), x), (-expm1(t - s1), denoised)])
+            x2 = x2.adding(try brownian(sigmaT, sigmaS, like: x), scaledBy: Float(sNoise * su1))
+            let denoised2 = try denoise(x2, sigmaS)
 
             // Step 2: to the next level
-            let (sd2, su2) = ancestralStep(sigma, next, eta: eta)
+            let (sd2, su2) = ancestralStep(Double(sigmaT), Double(sigmaNext), eta: eta)
             let tNext2 = -log(sd2)
-            x = Tensor.lincomb([(exp(-tNext2) / sigma, x),
+            x = Tensor.lincomb([(exp(-tNext2) / Double(sigmaT), x),
                                 (-expm1(t - tNext2) * (1 - fac), denoised), (-expm1(t - tNext2) * fac, denoised2)])
-            x = x.adding(try brownian(sigmas[i], sigmas[i + 1], like: x), scaledBy: Float(sNoise * su2))
+            x = x.adding(try brownian(sigmaT, sigmaNext, like: x), scaledBy: Float(sNoise * su2))
         }
         return x
     }
