@@ -129,6 +129,16 @@ extension SamplingPlan {
         return SamplingNoise(randn: randn, brownian: { try trees($0, $1) })
     }
 
+    /// Like `noise(randn:seeds:imageShape:seededNormal:)` but with an approximate Brownian path built from a plain
+    /// normal stream (`BrownianNoiseSampler`): same statistics, not A1111's values. For callers without per-seed
+    /// generators; A1111-identical SDE images need the seeded form.
+    public func noise(randn: @escaping () throws -> Tensor,
+                      brownianNormal: @escaping () throws -> Tensor) throws -> SamplingNoise {
+        guard sampler.brownianNoise else { return SamplingNoise(randn: randn) }
+        let path = try BrownianNoiseSampler(sigmas: sigmas, normal: brownianNormal)
+        return SamplingNoise(randn: randn, brownian: { try path($0, $1) })
+    }
+
     /// txt2img: `noise` is the unit-variance initial latent; k-diffusion samplers scale it by sigmas[0]
     /// (or √(1+σ₀²) with `sgmNoiseMultiplier`).
     /// Matches: modules/sd_samplers_kdiffusion.py KDiffusionSampler.sample, sd_samplers_timesteps.py CompVisSampler.sample

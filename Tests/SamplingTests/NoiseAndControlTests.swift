@@ -33,6 +33,29 @@ struct NoiseAndControlTests {
         return (m, v)
     }
 
+    @Test func brownianIncrementsAreConsistentAndStandardNormal() throws {
+        let normals = TestNormals(seed: 7, shape: [4, 64, 64])
+        let tree = try BrownianNoiseSampler(sigmaMin: 0.03, sigmaMax: 14.6, normal: normals.next)
+        let a: Float = 14.6, b: Float = 3.0, c: Float = 0.5
+        let ac = try tree(a, c)      // drawn first: the later queries are bridges inside it
+        let ab = try tree(a, b)
+        let bc = try tree(b, c)
+        // W(c) − W(a) = (W(b) − W(a)) + (W(c) − W(b))
+        let lhs = ac * (a - c).squareRoot()
+        let rhs = ab * (a - b).squareRoot() + bc * (b - c).squareRoot()
+        #expect(Closeness(lhs, rhs).maxAbs <= 1e-4)
+        // reversed interval flips the sign
+        let ca = try tree(c, a)
+        #expect(Closeness(ca, -ac).maxAbs <= 1e-6)
+        for t in [ac, ab, bc] {
+            let (m, v) = Self.moments(t)
+            #expect(abs(m) < 0.05 && abs(v - 1) < 0.05, "mean \(m) variance \(v)")
+        }
+        // the two halves of a split interval are uncorrelated
+        let corr = zip(ab.scalars, bc.scalars).reduce(0.0) { $0 + Double($1.0) * Double($1.1) } / Double(ab.count)
+        #expect(abs(corr) < 0.05)
+    }
+
     @Test func sdeSamplerUsesBrownianNoiseOverTheWholeSchedule() throws {
         let sampler = try #require(SamplerRegistry.named("DPM++ SDE"))
         let plan = try SamplingPlan(sampler: sampler, scheduler: .automatic, steps: 6, model: .sd1)
