@@ -36,7 +36,7 @@ let package = Package(
                 swiftSettings: optimized),
         .target(name: "Media", dependencies: ["TensorCore", "CPNG", "CFFmpeg"]),
         .target(name: "WebAPI", dependencies: [
-            "Pipeline", "Media",
+            "Pipeline", "Media", "Sampling",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),

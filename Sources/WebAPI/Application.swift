@@ -17,6 +17,7 @@ public enum SDAPIServer {
         OptionsController(state: state).register(routes)
         ProgressController(state: state, encodePreview: { try? ImageCodec.encodePNG($0, parameters: nil) }).register(routes)
         PNGInfoController(state: state).register(routes)
+        SamplersController().register(routes)
         Txt2ImgController(state: state).register(routes)
         OpenAPIController(table: table, version: state.config.version).register(routes)
         return router

@@ -128,7 +128,7 @@ enum InfotextPaste {
     /// sampler fields). `enable_hr` is true exactly when the infotext has "Denoising strength" (A1111 always
     /// inserts "Hires resize-1", which satisfies the other half of its condition).
     static func txt2imgFields(_ p: InfotextParameters,
-                              resolve: ((String?, String?) -> (sampler: String, scheduler: String))?) -> [(String, String)] {
+                              resolve: ((String?, String?, Bool) -> (sampler: String, scheduler: String))?) -> [(String, String)] {
         var out = [(String, String)]()
         for (label, field) in labelFields {
             if let v = p[label] { out.append((field, v.description)) }
@@ -136,13 +136,13 @@ enum InfotextPaste {
         out.append(("enable_hr", p.has("Denoising strength") ? "True" : "False"))
         if let resolve {
             let sampler = p["Sampler"]?.description, schedule = p["Schedule type"]?.description
-            let main = resolve(sampler, schedule)
+            let main = resolve(sampler, schedule, true)
             out.append(("sampler_name", main.sampler))
             out.append(("scheduler", main.scheduler))
             let hrSamplerText = p["Hires sampler"]?.description ?? "Use same sampler"
             let hrScheduleText = p["Hires schedule type"]?.description ?? "Use same scheduler"
             let hr = resolve(hrSamplerText == "Use same sampler" ? sampler : hrSamplerText,
-                             hrScheduleText == "Use same scheduler" ? schedule : hrScheduleText)
+                             hrScheduleText == "Use same scheduler" ? schedule : hrScheduleText, true)
             out.append(("hr_sampler_name", hr.sampler != sampler ? hr.sampler : "Use same sampler"))
             out.append(("hr_scheduler", hr.scheduler != schedule ? hr.scheduler : "Use same scheduler"))
         }

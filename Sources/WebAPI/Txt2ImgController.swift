@@ -33,8 +33,9 @@ struct Txt2ImgController {
     func applyInfotext(_ req: inout Txt2ImgRequest) throws {
         guard let text = req.string("infotext"), !text.isEmpty else { return }
         let params = Infotext.parse(text, options: PNGInfoController(state: state).parseOptions())
-        let resolve = state.generator.map { g in { (name: String?, scheduler: String?) in g.resolveSampler(name, scheduler: scheduler) } }
-        for (field, value) in InfotextPaste.txt2imgFields(params, resolve: resolve) { req.paste(field, value) }
+        for (field, value) in InfotextPaste.txt2imgFields(params, resolve: SamplersController.resolve) {
+            req.paste(field, value)
+        }
         var overrides = req.object("override_settings") ?? JSONObject()
         for (setting, value) in InfotextPaste.overrideSettings(params, options: state.options)
             where !overrides.contains(setting) {
@@ -109,8 +110,8 @@ struct Txt2ImgController {
             throw APIError(.serviceUnavailable, "Image generation is not available in this build")
         }
         let effective = EffectiveOptions(store: state.options, overrides: job.overrides)
-        let resolved = generator.resolveSampler(req.string("sampler_name") ?? req.string("sampler_index"),
-                                                scheduler: req.string("scheduler"))
+        let resolved = SamplersController.resolve(nonEmpty(req.string("sampler_name")) ?? req.string("sampler_index"),
+                                                  req.string("scheduler"), convertAutomatic: false)
         let generation = try GenerationMapping.request(from: req, options: effective, sampler: resolved.sampler,
                                                        scheduler: resolved.scheduler, checkpoint: job.checkpoint,
                                                        hooks: job.hooks)
@@ -134,9 +135,10 @@ struct Txt2ImgController {
     }
 }
 
+/// Python truthiness for an optional string (`a or b` skips "").
+func nonEmpty(_ s: String?) -> String? { s?.isEmpty == false ? s : nil }
+
 /// The part of the Engine the API drives: one job at a time, on the queue's thread.
 public protocol ImageGenerator: Sendable {
-    /// A1111's `get_sampler_and_scheduler`: unknown names fall back as A1111 does; "DPM++ 2M Karras" splits.
-    func resolveSampler(_ name: String?, scheduler: String?) -> (sampler: String, scheduler: String)
     func generate(_ request: GenerationRequest, checkpoint: CheckpointInfo, progress: ProgressTracker) throws -> GenerationResult
 }

@@ -18,7 +18,7 @@ def test_webuiapi_lists(webui):
     assert webui.get_options()["CLIP_stop_at_last_layers"] in (1, 2)
     assert [m.split(" [")[0] for m in webui.util_get_model_names()] == ["sdapi-random-test-tiny-sd15.safetensors"]
     assert "Euler a" in webui.util_get_sampler_names()
-    assert "Karras" in webui.util_get_scheduler_names()
+    assert "karras" in webui.util_get_scheduler_names()
     assert [u["name"] for u in webui.get_upscalers()][:3] == ["None", "Lanczos", "Nearest"]
     assert webui.get_loras() == []
     assert webui.get_progress()["progress"] == 0
