@@ -45,14 +45,24 @@ struct ModelsController {
                  "path": .string(path)]
             })
         }
-        r.post("/sdapi/v1/unload-checkpoint", "Release the checkpoint's weights") {
-            state.loaded.setUnloaded(true)
+        // A1111 reloads an unloaded model on the next job; so does the engine.
+        r.post("/sdapi/v1/unload-checkpoint", "Release the checkpoint's weights from memory") {
+            if let generator = state.generator {
+                try await state.queue.run { generator.unload() }
+            }
             state.logger.info("checkpoint unloaded")
             return [:]
         }
-        r.post("/sdapi/v1/reload-checkpoint", "Load the checkpoint's weights again") {
-            state.loaded.setUnloaded(false)
-            state.logger.info("checkpoint reloaded")
+        r.post("/sdapi/v1/reload-checkpoint", "Load the selected checkpoint's weights into memory") {
+            if let generator = state.generator, let info = state.loaded.current {
+                let started = Date()
+                do {
+                    try await state.queue.run { try generator.preload(info) }
+                } catch let e as GenerationError {
+                    throw e.apiError
+                }
+                state.logger.info("checkpoint loaded: \(info.title) in \(String(format: "%.2f", Date().timeIntervalSince(started))) s")
+            }
             return [:]
         }
     }

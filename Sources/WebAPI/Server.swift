@@ -46,7 +46,7 @@ public final class ServerState: Sendable {
     public let queue: JobQueue
     public let scripts: ScriptRegistry
     public let logger: Logger
-    let loaded: LoadedModel
+    let loaded: ActiveCheckpoint
     /// The engine that makes images; nil in builds without one (txt2img then answers 503 after validation).
     public let generator: (any ImageGenerator)?
     /// Called by `/server-stop` and `/server-kill` (the executable ends the process).
@@ -61,7 +61,7 @@ public final class ServerState: Sendable {
         self.catalog = ModelCatalog(modelsDir: config.modelsDir, dataDir: config.dataDir, logger: logger)
         self.queue = JobQueue()
         self.scripts = scripts
-        self.loaded = LoadedModel()
+        self.loaded = ActiveCheckpoint()
         self.stopServer = stopServer
     }
 
@@ -96,24 +96,16 @@ public final class ServerState: Sendable {
     }
 }
 
-/// The active checkpoint (nil after `unload-checkpoint` or when none exists).
-final class LoadedModel: @unchecked Sendable {
+/// The checkpoint jobs run on (nil when the models folder has none).
+final class ActiveCheckpoint: @unchecked Sendable {
     private let lock = NSLock()
     private var info: CheckpointInfo?
-    private var unloaded = false
 
     var current: CheckpointInfo? { lock.lock(); defer { lock.unlock() }; return info }
-    var isUnloaded: Bool { lock.lock(); defer { lock.unlock() }; return unloaded }
 
     func set(_ value: CheckpointInfo?) {
         lock.lock(); defer { lock.unlock() }
         info = value
-        unloaded = false
-    }
-
-    func setUnloaded(_ value: Bool) {
-        lock.lock(); defer { lock.unlock() }
-        unloaded = value
     }
 }
 

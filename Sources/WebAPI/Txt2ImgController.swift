@@ -140,5 +140,9 @@ func nonEmpty(_ s: String?) -> String? { s?.isEmpty == false ? s : nil }
 
 /// The part of the Engine the API drives: one job at a time, on the queue's thread.
 public protocol ImageGenerator: Sendable {
+    /// Drops the model from memory (called on the job queue, never during a job).
+    func unload()
+    /// Loads a checkpoint ahead of the next job (called on the job queue).
+    func preload(_ info: CheckpointInfo) throws
     func generate(_ request: GenerationRequest, checkpoint: CheckpointInfo, progress: ProgressTracker) throws -> GenerationResult
 }
