@@ -71,5 +71,5 @@ def test_infotext_field_fills_unset_fields(base, needs_generation):
     r = requests.post(base + "/sdapi/v1/txt2img", json={"infotext": text, "steps": 2}, timeout=600)
     params = r.json()["parameters"]
     assert params["prompt"] == "pasted prompt" and params["steps"] == 2 and params["seed"] == 99
-    assert params["sampler_name"] == "DPM++ 2M" and params["scheduler"] == "Karras"
+    assert params["sampler_name"] == "DPM++ 2M" and params["scheduler"] == "Automatic"
     assert params["width"] == 64 and params["cfg_scale"] == 5.0
