@@ -6,7 +6,7 @@ import Pipeline
 /// Builds the HTTP application: one controller per route family, A1111's error/timing middleware and, with
 /// `--api-auth`, HTTP Basic authentication.
 public enum SDAPIServer {
-    public static func makeRouter(state: ServerState) -> Router<Context> {
+    public static func makeRouter(state: ServerState, extensions: [any APIExtension] = []) -> Router<Context> {
         let router = Router(context: Context.self)
         let table = RouteTable()
         router.add(middleware: A1111Middleware(routes: table, logger: state.logger))
@@ -19,13 +19,17 @@ public enum SDAPIServer {
         PNGInfoController(state: state).register(routes)
         SamplersController().register(routes)
         Txt2ImgController(state: state).register(routes)
+        for ext in extensions {
+            ext.scripts.forEach(state.scripts.register)
+            ext.register(RouteRegistrar(routes: routes, state: state))
+        }
         OpenAPIController(table: table, version: state.config.version).register(routes)
         return router
     }
 
-    public static func makeApplication(state: ServerState) -> some ApplicationProtocol {
+    public static func makeApplication(state: ServerState, extensions: [any APIExtension] = []) -> some ApplicationProtocol {
         Application(
-            router: makeRouter(state: state),
+            router: makeRouter(state: state, extensions: extensions),
             configuration: .init(address: .hostname(state.config.host, port: state.config.port), serverName: nil),
             logger: state.logger
         )
