@@ -36,7 +36,7 @@ public final class ModelCatalog: @unchecked Sendable {
         refreshAll()
     }
 
-    var checkpointDir: String { modelsDir + "/Stable-diffusion" }
+    public var checkpointDir: String { modelsDir + "/Stable-diffusion" }
     var vaeDir: String { modelsDir + "/VAE" }
     var loraDir: String { modelsDir + "/Lora" }
     var embeddingsDir: String { modelsDir + "/embeddings" }
@@ -116,6 +116,11 @@ public final class ModelCatalog: @unchecked Sendable {
         if let i = checkpointList.firstIndex(where: { $0.filename == info.filename }) { checkpointList[i] = hashed }
         lock.unlock()
         return hashed
+    }
+
+    /// The safetensors `__metadata__` of a checkpoint (empty for other formats).
+    public func metadata(of info: CheckpointInfo) -> JSONObject {
+        info.filename.lowercased().hasSuffix(".safetensors") ? Self.safetensorsMetadata(info.filename) : JSONObject()
     }
 
     // MARK: hashing

@@ -73,10 +73,12 @@ struct SDAPI: AsyncParsableCommand {
         logger.info("models dir: \(state.catalog.modelsDir)")
         logger.info("checkpoints found: \(checkpoints.count)\(checkpoints.isEmpty ? "" : " — " + checkpoints.map(\.name).joined(separator: ", "))")
         logger.info("VAEs: \(state.catalog.vaes.count), LoRAs: \(state.catalog.loras.count)")
-        if let loaded = state.options.string("sd_model_checkpoint") {
+        if let loaded = state.options.string("sd_model_checkpoint"), let info = state.catalog.checkpoint(matching: loaded) {
             logger.info("loaded checkpoint: \(loaded)")
-            if loaded.hasPrefix("sdapi-random-test-") {
-                logger.warning("THE LOADED MODEL IS A RANDOM-WEIGHT TEST MODEL: its images are noise, not pictures. Put a real SD1.5 checkpoint into \(state.catalog.modelsDir)/Stable-diffusion/ (or use --models-dir / --ckpt).")
+            // The embedded default model says what it is in its safetensors metadata.
+            if let description = state.catalog.metadata(of: info)["sdapi.description"]?.stringValue,
+               description.contains("RANDOM-WEIGHT") {
+                logger.warning("THE LOADED MODEL IS A RANDOM-WEIGHT TEST MODEL (\(info.name)): its images are noise, not pictures. Put a real SD1.5 checkpoint into \(state.catalog.checkpointDir)/ and select it (--ckpt, or POST /sdapi/v1/options sd_model_checkpoint).")
             }
         } else {
             logger.warning("no checkpoint found under \(state.catalog.modelsDir)/Stable-diffusion: txt2img will answer 503")
