@@ -57,7 +57,7 @@ public struct SamplerParameters: Sendable, Equatable {
 
 /// A1111 options `uni_pc_variant`, `uni_pc_skip_type`, `uni_pc_order`, `uni_pc_lower_order_final`.
 public struct UniPCOptions: Sendable, Equatable {
-    public enum Variant: String, Sendable { case bh1, bh2 }
+    public enum Variant: String, Sendable { case bh1, bh2, varyCoeff = "vary_coeff" }
     public enum SkipType: String, Sendable { case timeUniform = "time_uniform", timeQuadratic = "time_quadratic", logSNR }
     public var variant: Variant
     public var skipType: SkipType

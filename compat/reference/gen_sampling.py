@@ -121,7 +121,7 @@ def analytic_denoiser(x, sigma, mean=MEAN):
     c1 = 1.0 / (1.0 + s * s)
     c2 = 0.3 * s / (1.0 + s * s)
     c3 = s * s / (1.0 + s * s)
-    return x * c1 + torch.tanh(x) * c2 + mean * c3
+    return x * c1 + torch.tanh(x) * c2 + mean[: x.shape[0]] * c3
 
 
 def analytic_eps(x, t):
@@ -283,12 +283,13 @@ def timesteps_for(steps):
     return torch.clip(torch.asarray(list(range(0, 1000, 1000 // steps))) + 1, 0, 999)
 
 
-def run_timesteps(name, steps, params, t_enc=None):
-    """CompVisSampler.sample (t_enc None) or sample_img2img (clean latent LATENT, noise NOISE0)."""
+def run_timesteps(name, steps, params, t_enc=None, batch=None):
+    """CompVisSampler.sample (t_enc None) or sample_img2img (clean latent LATENT, noise NOISE0); `batch` keeps the
+    first images only (UniPC's vary_coeff variant only broadcasts for batch size 1 upstream)."""
     noise = RecordedNoise()
     sampling.torch = TorchHijack(noise)
     ts = timesteps_for(steps)
-    x = NOISE0.clone()
+    x = NOISE0.clone() if batch is None else NOISE0[:batch].clone()
     extra = {}
     if t_enc is not None:
         a = AC[ts[t_enc]]
@@ -563,6 +564,26 @@ def main():
         tensors[key] = out.float().contiguous()
         runs.append({"key": key, "sampler": name, "steps": steps, "params": "default", "noise_used": used,
                      "model_calls": calls, "callbacks": ncb, "scheduler": scheduler, "t_enc": t_enc,
+                     "schedule": [float(v) for v in sched]})
+    # UniPC options (uni_pc_variant, uni_pc_skip_type, uni_pc_order, uni_pc_lower_order_final)
+    for variant, skip, order, lower_final, steps in [("bh2", "time_uniform", 3, True, 9),
+                                                     ("vary_coeff", "time_uniform", 3, True, 9),
+                                                     ("vary_coeff", "logSNR", 2, False, 7),
+                                                     ("bh1", "logSNR", 2, True, 7),
+                                                     ("bh1", "time_quadratic", 4, False, 12),
+                                                     ("bh2", "time_uniform", 1, True, 5)]:
+        opts = shared.opts
+        opts.uni_pc_variant, opts.uni_pc_skip_type, opts.uni_pc_order, opts.uni_pc_lower_order_final = \
+            variant, skip, order, lower_final
+        batch = 1 if variant == "vary_coeff" else None
+        out, sched, used, calls, ncb = run_timesteps("UniPC", steps, default, batch=batch)
+        opts.uni_pc_variant, opts.uni_pc_skip_type, opts.uni_pc_order, opts.uni_pc_lower_order_final = \
+            "bh1", "time_uniform", 3, True
+        key = f"UniPC|{steps}|{variant},{skip},{order},{lower_final}"
+        tensors[key] = out.float().contiguous()
+        runs.append({"key": key, "sampler": "UniPC", "steps": steps, "params": "default", "noise_used": used,
+                     "model_calls": calls, "callbacks": ncb, "scheduler": "Automatic",
+                     "batch": batch, "unipc": {"variant": variant, "skip_type": skip, "order": order, "lower_order_final": lower_final},
                      "schedule": [float(v) for v in sched]})
     # wrappers: k-diffusion CompVisDenoiser and the LCM denoiser over the analytic eps network
     wrappers = []

@@ -106,8 +106,18 @@ extension SamplingRun {
         return x
     }
 
-    /// Matches: uni_pc.py UniPC.multistep_uni_pc_bh_update (predict_x0 = True)
     private func uniPCUpdate(_ x: Tensor, _ modelPrev: [Tensor], _ tPrev: [Double], _ t: Double, order: Int,
+                             useCorrector: Bool, ns: VPSchedule, variant: UniPCOptions.Variant,
+                             predict: (Tensor, Double) throws -> Tensor) throws -> (Tensor, Tensor?) {
+        variant == .varyCoeff
+            ? try uniPCVaryUpdate(x, modelPrev, tPrev, t, order: order, useCorrector: useCorrector, ns: ns,
+                                  predict: predict)
+            : try uniPCBHUpdate(x, modelPrev, tPrev, t, order: order, useCorrector: useCorrector, ns: ns,
+                                variant: variant, predict: predict)
+    }
+
+    /// Matches: uni_pc.py UniPC.multistep_uni_pc_bh_update (predict_x0 = True)
+    private func uniPCBHUpdate(_ x: Tensor, _ modelPrev: [Tensor], _ tPrev: [Double], _ t: Double, order: Int,
                              useCorrector: Bool, ns: VPSchedule, variant: UniPCOptions.Variant,
                              predict: (Tensor, Double) throws -> Tensor) throws -> (Tensor, Tensor?) {
         let tPrev0 = tPrev[tPrev.count - 1]
@@ -166,6 +176,78 @@ extension SamplingRun {
         }
         return (xT, modelT)
     }
+}
+
+extension SamplingRun {
+    /// Matches: uni_pc.py UniPC.multistep_uni_pc_vary_update (predict_x0 = True; the corrector's last
+    /// coefficient is taken from row K−2 of C⁻¹ as upstream's loop variable leaves it)
+    fileprivate func uniPCVaryUpdate(_ x: Tensor, _ modelPrev: [Tensor], _ tPrev: [Double], _ t: Double, order: Int,
+                                     useCorrector: Bool, ns: VPSchedule,
+                                     predict: (Tensor, Double) throws -> Tensor) throws -> (Tensor, Tensor?) {
+        let tPrev0 = tPrev[tPrev.count - 1]
+        let lambdaPrev0 = ns.lambda(tPrev0)
+        let model0 = modelPrev[modelPrev.count - 1]
+        let sigmaPrev0 = ns.std(tPrev0), sigmaT = ns.std(t), alphaT = ns.alpha(t)
+        let h = ns.lambda(t) - lambdaPrev0
+        var rks = [Double](), d1s = [Tensor]()
+        if order > 1 {
+            for i in 1..<order {
+                let rk = (ns.lambda(tPrev[tPrev.count - 1 - i]) - lambdaPrev0) / h
+                rks.append(rk)
+                d1s.append(Tensor.lincomb([(1 / rk, modelPrev[modelPrev.count - 1 - i]), (-1 / rk, model0)]))
+            }
+        }
+        rks.append(1)
+        let k = rks.count
+        // C[i][j] = rks[i]^j / (j+1)!
+        var c = [[Double]](repeating: [Double](repeating: 0, count: k), count: k)
+        var col = [Double](repeating: 1, count: k)
+        for j in 0..<k {
+            for i in 0..<k { c[i][j] = col[i] }
+            col = (0..<k).map { col[$0] * rks[$0] / Double(j + 2) }
+        }
+        let aP = d1s.isEmpty ? [] : try invert(Array(c.dropLast().map { Array($0.dropLast()) }))
+        let aC = useCorrector ? try invert(c) : []
+        let hh = -h
+        let hPhi1 = expm1(hh)
+        var hPhiKs = [Double]()
+        var factorial = 1.0, hPhiK = hPhi1
+        for step in 1...(k + 1) {
+            hPhiKs.append(hPhiK)
+            hPhiK = hPhiK / hh - 1 / factorial
+            factorial *= Double(step + 1)
+        }
+        let base: [(Double, Tensor)] = [(sigmaT / sigmaPrev0, x), (-alphaT * hPhi1, model0)]
+        var terms = base
+        if !d1s.isEmpty {
+            for row in 0..<(k - 1) {
+                for (j, d) in d1s.enumerated() { terms.append((-alphaT * hPhiKs[row + 1] * aP[row][j], d)) }
+            }
+        }
+        var xT = Tensor.lincomb(terms)
+        var modelT: Tensor?
+        if useCorrector {
+            let m = try predict(xT, t)
+            modelT = m
+            var corrected = base
+            var lastRow = 0
+            for row in 0..<(k - 1) {
+                lastRow = row
+                for (j, d) in d1s.enumerated() { corrected.append((-alphaT * hPhiKs[row + 1] * aC[row][j], d)) }
+            }
+            let last = aC[lastRow][k - 1]
+            corrected += [(-alphaT * hPhiKs[k] * last, m), (alphaT * hPhiKs[k] * last, model0)]
+            xT = Tensor.lincomb(corrected)
+        }
+        return (xT, modelT)
+    }
+}
+
+/// Inverse of a small dense matrix, column by column.
+func invert(_ m: [[Double]]) throws -> [[Double]] {
+    let n = m.count
+    let columns = try (0..<n).map { j in try solveLinear(m, (0..<n).map { $0 == j ? 1.0 : 0.0 }) }
+    return (0..<n).map { i in (0..<n).map { j in columns[j][i] } }
 }
 
 /// Solves the small dense system A·x = b by Gaussian elimination with partial pivoting.
