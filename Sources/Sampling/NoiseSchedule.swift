@@ -79,24 +79,11 @@ public struct NoiseSchedule: DiscreteSigmaSchedule, Equatable {
     }
 
     static func interpolatedT(_ logSigma: Float, logSigmas: [Float]) -> Float {
-        let n = logSigmas.count
-        // low_idx = last index with log_sigmas <= log_sigma (argmax of the cumulative count), clamped to n-2
-        var count = 0
-        for l in logSigmas where logSigma - l >= 0 { count += 1 }
-        var low = 0
-        if count > 0 {
-            // argmax of cumsum returns the first index reaching the maximum count
-            var running = 0
-            for (i, l) in logSigmas.enumerated() {
-                if logSigma - l >= 0 { running += 1 }
-                if running == count { low = i; break }
-            }
-        }
-        low = min(low, n - 2)
+        // low_idx: the last index whose log-sigma is ≤ log_sigma (0 when none), clamped to n−2
+        let low = min(logSigmas.lastIndex { logSigma - $0 >= 0 } ?? 0, logSigmas.count - 2)
         let high = low + 1
         let lo = logSigmas[low], hi = logSigmas[high]
-        var w = (lo - logSigma) / (lo - hi)
-        w = min(max(w, 0), 1)
+        let w = min(max((lo - logSigma) / (lo - hi), 0), 1)
         return (1 - w) * Float(low) + w * Float(high)
     }
 
