@@ -57,6 +57,19 @@ public struct ValidationError: Error, CustomStringConvertible, Sendable {
                                                          type: Pydantic.notDict.type)])
 }
 
+/// Starlette's plain `{"detail": "..."}` answer (unknown routes, wrong methods, unparsable bodies).
+public struct DetailError: Error, Sendable {
+    public var status: HTTPResponse.Status
+    public var detail: String
+    public var headers: HTTPFields = [:]
+
+    public init(_ status: HTTPResponse.Status, _ detail: String, headers: HTTPFields = [:]) {
+        self.status = status
+        self.detail = detail
+        self.headers = headers
+    }
+}
+
 extension GenerationError {
     /// Errors of a job map to clear 4xx answers (A1111 answers most of these with a 500).
     var apiError: APIError {

@@ -211,6 +211,8 @@ public struct JSONSyntaxError: Error, Equatable {
     public let line: Int
     public let column: Int
     public let document: String
+    /// Nesting deeper than the parser allows (Python's recursion limit plays this role in A1111).
+    public var tooDeep = false
 }
 
 public struct JSONParser {
@@ -271,11 +273,10 @@ public struct JSONParser {
         case "N": return try literal("NaN", .double(.nan))
         case "I": return try literal("Infinity", .double(.infinity))
         case "-":
-            if i + 1 < scalars.count, scalars[i + 1] == "I" {
-                i += 1
-                if case .double = try literal("Infinity", .double(.infinity)) { return .double(-.infinity) }
-            }
-            return try parseNumber()
+            guard i + 1 < scalars.count, scalars[i + 1] == "I" else { return try parseNumber() }
+            i += 1
+            _ = try literal("Infinity", .null)
+            return .double(-.infinity)
         default:
             if ("0"..."9").contains(scalars[i]) {
                 return try parseNumber()
@@ -371,7 +372,11 @@ public struct JSONParser {
 
     private mutating func enter() throws(JSONSyntaxError) {
         depth += 1
-        if depth > maxDepth { throw error("Nesting too deep", at: i) }
+        if depth > maxDepth {
+            var e = error("Nesting too deep", at: i)
+            e.tooDeep = true
+            throw e
+        }
     }
 
     private mutating func parseObject() throws(JSONSyntaxError) -> JSONValue {

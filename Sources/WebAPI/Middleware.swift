@@ -39,6 +39,8 @@ struct A1111Middleware: RouterMiddleware {
             return JSONResponse.make(e.body, status: e.status, headers: e.headers)
         case let e as ValidationError:
             return JSONResponse.make(e.body, status: .unprocessableContent)
+        case let e as DetailError:
+            return JSONResponse.make(["detail": .string(e.detail)], status: e.status, headers: e.headers)
         case let e as HTTPError where e.status == .notFound:
             let allowed = routes.methods(for: request.uri.path)
             if !allowed.isEmpty {

@@ -169,14 +169,19 @@ enum RequestBody {
         let contentType = request.headers[.contentType]?.lowercased() ?? ""
         // FastAPI parses JSON when the content type is absent or JSON; other bodies (forms) are not a dict.
         if !contentType.isEmpty && !contentType.contains("json") { throw ValidationError.bodyNotDict }
-        if buffer.readableBytes == 0 {
-            throw ValidationError([FieldError(loc: ["body"], msg: Pydantic.missing.msg, type: Pydantic.missing.type)])
-        }
+        let missing = ValidationError([FieldError(loc: ["body"], msg: Pydantic.missing.msg, type: Pydantic.missing.type)])
+        if buffer.readableBytes == 0 { throw missing }
+        let value: JSONValue
         do {
-            return try JSONParser.parse(Data(buffer.readableBytesView))
+            value = try JSONParser.parse(Data(buffer.readableBytesView))
         } catch {
+            // FastAPI answers a body its JSON decoder cannot handle at all (RecursionError) this way.
+            if error.tooDeep { throw DetailError(.badRequest, "There was an error parsing the body") }
             throw ValidationError(error)
         }
+        // A JSON `null` body counts as no body (FastAPI).
+        if value.isNull { throw missing }
+        return value
     }
 
     static func object(_ request: Request, limit: Int) async throws -> JSONObject {

@@ -53,6 +53,15 @@ def _cases():
     add("body-array", "POST", TXT2IMG, (422, "value is not a valid dict"), json=[1, 2])
     add("body-string", "POST", TXT2IMG, (422, "value is not a valid dict"), json="hello")
     add("body-number", "POST", TXT2IMG, (422, "value is not a valid dict"), json=5)
+    add("body-empty", "POST", TXT2IMG, (422, "field required"), raw=b"", content_type="application/json")
+    add("body-null", "POST", TXT2IMG, (422, "field required"), raw=b"null", content_type="application/json")
+    add("body-text-plain", "POST", TXT2IMG, (422, "value is not a valid dict"), raw=b"{}", content_type="text/plain")
+    add("int-seed-beyond-64-bit", "POST", TXT2IMG, (422, "too large"), raw=b'{"seed": 99999999999999999999999}',
+        content_type="application/json")
+    add("float-cfg-nan", "POST", TXT2IMG, (422, "finite"), raw=b'{"cfg_scale": NaN}', content_type="application/json")
+    add("float-cfg-infinity-string", "POST", TXT2IMG, (422, "finite"), json={"cfg_scale": "inf"})
+    add("deeply-nested-json", "POST", TXT2IMG, (400, "There was an error parsing the body"),
+        raw=b'{"comments": ' + b"[" * 1000 + b"]" * 1000 + b"}", content_type="application/json")
     add("body-truncated-json", "POST", TXT2IMG, (422, "value_error.jsondecode"), raw=b'{"steps":',
         content_type="application/json")
     add("body-trailing-garbage", "POST", TXT2IMG, (422, "value_error.jsondecode"), raw=b'{"steps":1} x',

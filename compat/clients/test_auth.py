@@ -1,5 +1,6 @@
 """--api-auth: HTTP Basic on every route A1111 protects; loras/refresh-loras stay open (A1111's Lora extension
-registers them on the app directly)."""
+registers them on the app directly). The 401 bodies are A1111's (checked against the reference build with
+--api-auth); A1111 drops the WWW-Authenticate header in its exception handler, we keep it."""
 import requests
 
 
