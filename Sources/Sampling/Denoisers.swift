@@ -39,12 +39,21 @@ public enum Denoisers {
     }
 }
 
+/// What DDIM CFG++ needs from the guidance inside a run's denoiser (A1111 `cond_scale_miltiplier`,
+/// `last_noise_uncond`). `ClassifierFreeGuidance` conforms; so can any guidance the Pipeline builds.
+public protocol GuidanceControl: AnyObject {
+    /// Multiplies the guidance scale; DDIM CFG++ sets 1/12.5 for its run and restores it afterwards.
+    var scaleMultiplier: Float { get set }
+    /// The unconditional x0 prediction ([B, …]) of the last denoiser call.
+    var lastUncond: Tensor? { get }
+}
+
 /// Classifier-free guidance with cond and uncond batched into one call, in A1111's order: the wrapped model gets
 /// `[x; x]` ([2B, …]; first half conditioned on the prompt, second half unconditional — the Pipeline binds the
 /// conditioning in that order) and the result is uncond + (cond − uncond)·scale. It keeps the last unconditional
 /// prediction for DDIM CFG++.
 /// Matches: modules/sd_samplers_cfg_denoiser.py CFGDenoiser.forward, combine_denoised (one cond per image)
-public final class ClassifierFreeGuidance {
+public final class ClassifierFreeGuidance: GuidanceControl {
     public let scale: Float
     /// Multiplies `scale` (A1111 `cond_scale_miltiplier`; DDIM CFG++ sets 1/12.5).
     public var scaleMultiplier: Float = 1

@@ -110,7 +110,7 @@ public final class SamplingRun {
     public let parameters: SamplerParameters
     public let callback: StepCallback?
     /// The guidance inside `denoiser`, when the sampler needs its unconditional half (DDIM CFG++).
-    public let guidance: ClassifierFreeGuidance?
+    public let guidance: (any GuidanceControl)?
     /// Number of model evaluations so far.
     public private(set) var modelCalls = 0
     /// The last x0 prediction (what an interrupted run returns).
@@ -119,7 +119,7 @@ public final class SamplingRun {
     public private(set) var stopped = false
 
     public init(denoiser: @escaping Denoiser, noise: SamplingNoise, parameters: SamplerParameters = SamplerParameters(),
-                callback: StepCallback? = nil, guidance: ClassifierFreeGuidance? = nil) {
+                callback: StepCallback? = nil, guidance: (any GuidanceControl)? = nil) {
         self.denoiser = denoiser
         self.guidance = guidance
         self.noise = noise

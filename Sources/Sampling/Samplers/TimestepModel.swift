@@ -56,7 +56,7 @@ extension SamplingRun {
     /// Matches: modules/sd_samplers_timesteps_impl.py ddim_cfgpp
     func sampleDDIMCFGPlusPlus(_ x: Tensor, timesteps: [Int], schedule: NoiseSchedule, eta: Double) throws -> Tensor {
         guard let guidance else {
-            throw SamplingError.invalidParameter("DDIM CFG++ needs the run's ClassifierFreeGuidance")
+            throw SamplingError.invalidParameter("DDIM CFG++ needs the run's guidance (SamplingRun.guidance)")
         }
         let previousMultiplier = guidance.scaleMultiplier
         guidance.scaleMultiplier = 1 / 12.5
