@@ -13,14 +13,15 @@ public protocol PromptEncoder: Sendable {
 }
 
 /// A1111's per-image noise for one batch (`ImageRNG`): `next()` gives the initial latent noise first
-/// `[B, 4, h, w]`, then the extra noise of ancestral steps; `brownianNormal()` feeds the SDE samplers.
+/// `[B, 4, h, w]`, then the extra noise of ancestral steps; `seededNormal` is `randn_local` (a fresh generator's
+/// first draw), which feeds the SDE samplers' Brownian trees.
 public protocol BatchNoise: AnyObject {
     func next() throws -> Tensor
-    func brownianNormal() throws -> Tensor
+    func seededNormal(seed: UInt64, shape: [Int]) throws -> Tensor
 }
 
 /// Makes the noise of one batch: latent shape `[4, h, w]`, the batch's seeds and subseeds.
-public typealias BatchNoiseFactory = (_ shape: [Int], _ seeds: [Int64], _ subseeds: [Int64],
+public typealias BatchNoiseFactory = @Sendable (_ shape: [Int], _ seeds: [Int64], _ subseeds: [Int64],
                                       _ request: GenerationRequest) throws -> BatchNoise
 
 /// A checkpoint ready to generate: its networks, noise schedule and text encoder.
@@ -116,7 +117,8 @@ public struct Txt2Img {
             let guidance = CFGDenoiser(model: model.eps(imageConditioning: imageCond), schedule: model.schedule,
                                        prompts: cond, negative: uncond, scale: Float(request.cfgScale))
             let run = SamplingRun(denoiser: guidance.denoiser,
-                                  noise: try plan.noise(randn: noise.next, brownianNormal: noise.brownianNormal),
+                                  noise: try plan.noise(randn: noise.next, seeds: seeds.map { UInt64(bitPattern: $0) },
+                                                        imageShape: shape, seededNormal: noise.seededNormal),
                                   parameters: parameters(request), callback: stepCallback(total: request.steps))
             var samples = try plan.sample(noise: try noise.next(), run: run)
             progress.update { $0.jobNo += 1 }
@@ -178,7 +180,8 @@ public struct Txt2Img {
                                    prompts: cond, negative: uncond, scale: Float(request.cfgScale))
         let first = try noise.next()
         let run = SamplingRun(denoiser: guidance.denoiser,
-                              noise: try plan.noise(randn: noise.next, brownianNormal: noise.brownianNormal),
+                              noise: try plan.noise(randn: noise.next, seeds: seeds.map { UInt64(bitPattern: $0) },
+                                                    imageShape: shape, seededNormal: noise.seededNormal),
                               parameters: parameters(request), callback: stepCallback(total: tEnc + 1))
         return try plan.sampleImg2Img(latent: latent, noise: first, tEnc: tEnc, run: run)
     }
