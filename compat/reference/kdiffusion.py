@@ -12,10 +12,12 @@ import pathlib
 import sys
 import types
 
+_placeholder = []
 if "torchvision" not in sys.modules:
     try:
         import torchvision  # noqa: F401  (a working install is used as is)
     except Exception:
+        _placeholder = ["torchvision", "torchvision.transforms", "torchvision.transforms.functional"]
         tv = types.ModuleType("torchvision")
         tv.transforms = types.ModuleType("torchvision.transforms")
         tv.transforms.functional = types.ModuleType("torchvision.transforms.functional")
@@ -25,8 +27,13 @@ if "torchvision" not in sys.modules:
 _spec = importlib.util.find_spec("k_diffusion")
 _pkg = types.ModuleType("k_diffusion")
 _pkg.__path__ = [str(pathlib.Path(_spec.origin).parent)]
+_pkg.__spec__ = _spec  # so importlib.util.find_spec("k_diffusion") (diffusers asks) keeps working
 sys.modules["k_diffusion"] = _pkg
 
 from k_diffusion import sampling, external  # noqa: E402
+
+# Take the placeholder away again so that other libraries (diffusers) still see torchvision as absent.
+for _name in _placeholder:
+    sys.modules.pop(_name, None)
 
 __all__ = ["sampling", "external"]
