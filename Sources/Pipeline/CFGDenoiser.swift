@@ -10,12 +10,16 @@ public typealias ConditionedEps = (_ x: Tensor, _ t: Float, _ context: Tensor) t
 /// with the unconditional batch (one UNet call when cond and uncond have the same token count, else separate
 /// calls), and combined as `uncond + Σ wᵢ·scale·(condᵢ − uncond)`.
 /// Matches: modules/sd_samplers_cfg_denoiser.py CFGDenoiser.forward, combine_denoised
-public final class CFGDenoiser: @unchecked Sendable {
+public final class CFGDenoiser: GuidanceControl, @unchecked Sendable {
     public let model: ConditionedEps
     public let schedule: NoiseSchedule
     public let prompts: [ComposablePrompt]        // one per image
     public let negative: [PromptSchedule]         // one per image
     public let scale: Float
+    /// Multiplies `scale` (A1111 `cond_scale_miltiplier`; DDIM CFG++ sets 1/12.5 for its run).
+    public var scaleMultiplier: Float = 1
+    /// The unconditional x0 prediction of the last call (DDIM CFG++ needs it).
+    public private(set) var lastUncond: Tensor?
     /// Sampling step of the next call (A1111 counts denoiser calls, so second-order samplers advance it twice).
     public private(set) var step = 0
 
@@ -65,12 +69,15 @@ public final class CFGDenoiser: @unchecked Sendable {
         step += 1
         // x0 = x − σ·eps for every row; guidance on x0 as A1111 does.
         let x0Cond = xCond.adding(epsCond, scaledBy: -sigma).chunked(condRows.count, axis: 0)
-        let x0Uncond = x.adding(epsUncond, scaledBy: -sigma).chunked(b, axis: 0)
+        let x0UncondBatch = x.adding(epsUncond, scaledBy: -sigma)
+        lastUncond = x0UncondBatch
+        let x0Uncond = x0UncondBatch.chunked(b, axis: 0)
+        let guidanceScale = scale * scaleMultiplier
         var out = [Tensor]()
         for i in 0..<b {
             var d = x0Uncond[i]
             for (row, weight) in weights[i] {
-                d = d.adding(x0Cond[row] - x0Uncond[i], scaledBy: weight * scale)
+                d = d.adding(x0Cond[row] - x0Uncond[i], scaledBy: weight * guidanceScale)
             }
             out.append(d)
         }

@@ -119,7 +119,8 @@ public struct Txt2Img {
             let run = SamplingRun(denoiser: guidance.denoiser,
                                   noise: try plan.noise(randn: noise.next, seeds: seeds.map { UInt64(bitPattern: $0) },
                                                         imageShape: shape, seededNormal: noise.seededNormal),
-                                  parameters: parameters(request), callback: stepCallback(total: request.steps))
+                                  parameters: parameters(request), callback: stepCallback(total: request.steps),
+                                  guidance: guidance)
             var samples = try plan.sample(noise: try noise.next(), run: run)
             progress.update { $0.jobNo += 1 }
 
@@ -182,7 +183,8 @@ public struct Txt2Img {
         let run = SamplingRun(denoiser: guidance.denoiser,
                               noise: try plan.noise(randn: noise.next, seeds: seeds.map { UInt64(bitPattern: $0) },
                                                     imageShape: shape, seededNormal: noise.seededNormal),
-                              parameters: parameters(request), callback: stepCallback(total: tEnc + 1))
+                              parameters: parameters(request), callback: stepCallback(total: tEnc + 1),
+                              guidance: guidance)
         return try plan.sampleImg2Img(latent: latent, noise: first, tEnc: tEnc, run: run)
     }
 
