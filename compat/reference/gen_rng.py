@@ -1,7 +1,8 @@
 """Bit-exact random-stream fixtures for Sources/TensorCore/Random*.swift and Sources/Pipeline/Noise/.
 
 Made with:  cd compat/reference && /work/refvenv/bin/python gen_rng.py
-Writes only fixtures/rng/. Needs A1111 v1.10.1 `modules/` (env A1111_MODULES, default /tmp/a1111/modules;
+Writes only fixtures/rng/. Needs A1111 v1.10.1 `modules/` (env A1111_MODULES, else /tmp/a1111/modules or
+/work/a1111-reference/stable-diffusion-webui/modules, whichever exists;
 kklouzal/stable-diffusion-webui tag v1.10.1): its rng.py and rng_philox.py run unmodified here, with stub
 `modules.shared` (the randn_source and eta_noise_seed_delta options) and `modules.devices` (CPU device).
 
@@ -27,7 +28,9 @@ import torch
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from common import save_tensors, write_json  # noqa: E402
 
-A1111 = pathlib.Path(os.environ.get("A1111_MODULES", "/tmp/a1111/modules"))
+A1111 = pathlib.Path(os.environ.get("A1111_MODULES") or next(
+    (p for p in ("/tmp/a1111/modules", "/work/a1111-reference/stable-diffusion-webui/modules")
+     if pathlib.Path(p, "rng.py").is_file()), "/tmp/a1111/modules"))
 AREA = "rng"
 SEEDS = [0, 1, 42, 12345, 2**32 - 1, 2**32 + 12345]
 SIZES = [[1], [15], [16], [17], [40], [4, 9, 7], [4, 64, 64]]
