@@ -34,8 +34,14 @@ func workers(for elements: Int) -> Int {
 /// range that does not overflow; inputs below −87.3 give 0's neighbourhood, as `expf`).
 @inline(__always)
 func vexp(_ x: Vec) -> Vec {
-    let clamped = x.clamped(lowerBound: Vec(repeating: -87.33654), upperBound: Vec(repeating: 88.72283))
-    let n = (clamped * 1.44269504088896341).rounded(.toNearestOrEven)
+    // Clamp with compare-and-select: `pointwiseMin/Max` (NaN-aware) are lowered lane by lane.
+    let hi = Vec(repeating: 88.72283), lo = Vec(repeating: -87.33654)
+    let upper = x.replacing(with: hi, where: x .> hi)
+    let clamped = upper.replacing(with: lo, where: upper .< lo)
+    // Adding 1.5·2²³ rounds to the nearest integer n and leaves n in the low mantissa bits.
+    let shifted = clamped * 1.44269504088896341 + 12582912
+    let n = shifted - 12582912
+    let ni = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000
     var r = clamped - n * 0.693359375
     r = r - n * -2.12194440e-4
     var p = Vec(repeating: 1.9875691500e-4)
@@ -46,8 +52,6 @@ func vexp(_ x: Vec) -> Vec {
     p = p * r + 5.0000001201e-1
     let er = p * (r * r) + r + 1
     // 2ⁿ built from the exponent bits; n ∈ [−126, 128] after clamping, split in two to stay representable.
-    // n + 1.5·2²³ holds n in its low mantissa bits (n is already integral).
-    let ni = unsafeBitCast(n + 12582912, to: SIMD16<Int32>.self) &- 0x4B40_0000
     let half = ni &>> 1
     let s1 = unsafeBitCast((half &+ 127) &<< 23, to: Vec.self)
     let s2 = unsafeBitCast(((ni &- half) &+ 127) &<< 23, to: Vec.self)
@@ -65,8 +69,9 @@ func verf(_ x: Vec) -> Vec {
     p = p * t + 1.421413741
     p = p * t - 0.284496736
     p = p * t + 0.254829592
-    let y = one - p * t * vexp(-(a * a))
-    return y.replacing(with: -y, where: x .< 0)
+    let y = one - p * t * vexp(-(a * a))   // erf(|x|) ≥ 0: give it the sign of x
+    let sign = unsafeBitCast(x, to: SIMD16<UInt32>.self) & 0x8000_0000
+    return unsafeBitCast(unsafeBitCast(y, to: SIMD16<UInt32>.self) | sign, to: Vec.self)
 }
 
 @inline(__always)
@@ -85,20 +90,20 @@ func storeVec(_ v: Vec, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec.self)
 }
 
-/// Applies `vector` to whole SIMD lanes and `scalar` to the tail of `count` values at `p`, in place.
+/// `dst[i] = vector(src[i])` for `count` values, whole SIMD lanes then the tail (`src` may equal `dst`).
 @inline(__always)
-func mapInPlace(_ p: UnsafeMutablePointer<Float>, count: Int, _ vector: (Vec) -> Vec) {
+func mapValues(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int, _ vector: (Vec) -> Vec) {
     var i = 0
-    while i + 16 <= count { storeVec(vector(loadVec(p + i)), p + i); i += 16 }
+    while i + 16 <= count { storeVec(vector(loadVec(src + i)), dst + i); i += 16 }
     if i < count {
         var tail = Vec(repeating: 0)
-        for j in 0..<(count - i) { tail[j] = p[i + j] }
+        for j in 0..<(count - i) { tail[j] = src[i + j] }
         tail = vector(tail)
-        for j in 0..<(count - i) { p[i + j] = tail[j] }
+        for j in 0..<(count - i) { dst[i + j] = tail[j] }
     }
 }
 
-/// Sum and sum of squared deviations from `mean` of `count` values (SIMD lanes, Double across lanes).
+/// Sum of `count` values (SIMD lanes in Float, flushed to Double every 16 Ki values).
 @inline(__always)
 func sumOf(_ p: UnsafePointer<Float>, count: Int) -> Double {
     var acc = Vec(repeating: 0), total = 0.0, i = 0
@@ -129,7 +134,7 @@ extension Tensor {
     /// `silu(x)` elementwise, vectorised.
     func siluFast() -> Tensor {
         var out = self
-        out.withUnsafeMutableBufferPointer { mapInPlace($0.baseAddress!, count: $0.count, vsilu) }
+        out.withUnsafeMutableBufferPointer { mapValues($0.baseAddress!, $0.baseAddress!, count: $0.count, vsilu) }
         return out
     }
 
@@ -160,11 +165,10 @@ extension Tensor {
                                     let scale = Float(inv * Double(gp[channel]))
                                     let shift = Float(Double(bp[channel]) - mean * inv * Double(gp[channel]))
                                     let src = xp + base + ch * spatial, dst = op + base + ch * spatial
-                                    dst.update(from: src, count: spatial)
                                     if silu {
-                                        mapInPlace(dst, count: spatial) { vsilu($0 * scale + shift) }
+                                        mapValues(src, dst, count: spatial) { vsilu($0 * scale + shift) }
                                     } else {
-                                        mapInPlace(dst, count: spatial) { $0 * scale + shift }
+                                        mapValues(src, dst, count: spatial) { $0 * scale + shift }
                                     }
                                 }
                             }
@@ -211,10 +215,8 @@ extension Tensor {
                 let w = workers(for: count)
                 parallelChunks(w) { worker in
                     for r in stride(from: worker, to: rows, by: w) {
-                        let dst = op + r * d
-                        dst.update(from: xp + r * twoD + d, count: d)
-                        mapInPlace(dst, count: d, vgelu)
-                        let a = xp + r * twoD
+                        let dst = op + r * d, a = xp + r * twoD
+                        mapValues(a + d, dst, count: d, vgelu)
                         for j in 0..<d { dst[j] *= a[j] }
                     }
                 }
@@ -229,7 +231,7 @@ func softmaxRowsFast(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld:
     for r in 0..<rows {
         let row = x + r * ld
         var mv = Vec(repeating: -.infinity), i = 0
-        while i + 16 <= cols { mv = pointwiseMax(mv, loadVec(row + i)); i += 16 }
+        while i + 16 <= cols { let v = loadVec(row + i); mv = mv.replacing(with: v, where: v .> mv); i += 16 }
         var m = mv.max()
         while i < cols { m = max(m, row[i]); i += 1 }
         let mvec = Vec(repeating: m)

@@ -1,7 +1,10 @@
 extension Tensor {
     /// 2-D convolution as `torch.nn.functional.conv2d` (groups = 1, dilation = 1).
     /// `[N, Cin, H, W] → [N, Cout, Ho, Wo]` with `weight: [Cout, Cin, kh, kw]`, `bias: [Cout]`.
-    /// 1×1 stride-1 convolutions are a single GEMM; others go through im2col + GEMM per image.
+    /// 1×1 stride-1 convolutions are a single GEMM per image; others unfold bands of output rows (im2col) into a
+    /// column buffer of at most ~16 MiB and run one GEMM per band, so large images (the VAE at 512², where a
+    /// whole-image im2col would take over 1 GiB) need no large temporary. The bias is written first and the GEMMs
+    /// accumulate onto it.
     public func conv2d(weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) -> Tensor {
         precondition(rank == 4 && weight.rank == 4, "conv2d: input \(shape), weight \(weight.shape)")
         let (n, cin, h, w) = (shape[0], shape[1], shape[2], shape[3])
@@ -11,34 +14,37 @@ extension Tensor {
         let wo = (w + 2 * padding - kw) / stride + 1
         let kdim = cin * kh * kw
         let plane = ho * wo
+        let direct = kh == 1 && kw == 1 && stride == 1 && padding == 0
+        let bandRows = max(1, min(ho, (1 << 22) / max(kdim * wo, 1)))
         return Tensor(uninitialized: [n, cout, ho, wo]) { out in
             let op = out.baseAddress!
+            if let bias {
+                bias.scalars.withUnsafeBufferPointer { bp in
+                    for p in 0..<(n * cout) { (op + p * plane).update(repeating: bp[p % cout], count: plane) }
+                }
+            }
+            let beta: Float = bias == nil ? 0 : 1
             scalars.withUnsafeBufferPointer { xBuf in
                 weight.scalars.withUnsafeBufferPointer { wBuf in
-                    let direct = kh == 1 && kw == 1 && stride == 1 && padding == 0
-                    var columns = direct ? [] : [Float](repeating: 0, count: kdim * plane)
+                    var columns = direct ? [] : [Float](repeating: 0, count: kdim * bandRows * wo)
                     for b in 0..<n {
                         let xp = xBuf.baseAddress! + b * cin * h * w
                         let dst = op + b * cout * plane
                         if direct {
-                            sgemm(m: cout, n: plane, k: cin, a: wBuf.baseAddress!, b: xp, c: dst)
-                        } else {
-                            columns.withUnsafeMutableBufferPointer { col in
-                                im2col(xp, channels: cin, height: h, width: w, kh: kh, kw: kw,
-                                       stride: stride, padding: padding, outH: ho, outW: wo, into: col.baseAddress!)
-                                sgemm(m: cout, n: plane, k: kdim, a: wBuf.baseAddress!, b: col.baseAddress!, c: dst)
-                            }
+                            sgemm(m: cout, n: plane, k: cin, a: wBuf.baseAddress!, b: xp, beta: beta, c: dst)
+                            continue
                         }
-                    }
-                }
-            }
-            if let bias {
-                bias.scalars.withUnsafeBufferPointer { bp in
-                    for b in 0..<n {
-                        for c in 0..<cout {
-                            let base = op + (b * cout + c) * plane
-                            let v = bp[c]
-                            for i in 0..<plane { base[i] += v }
+                        columns.withUnsafeMutableBufferPointer { col in
+                            var row = 0
+                            while row < ho {
+                                let rows = min(bandRows, ho - row)
+                                im2col(xp, channels: cin, height: h, width: w, kh: kh, kw: kw, stride: stride,
+                                       padding: padding, outRows: row..<(row + rows), outW: wo, into: col.baseAddress!)
+                                // out[:, band] (+)= W[cout, kdim] · columns[kdim, rows·wo]
+                                sgemm(m: cout, n: rows * wo, k: kdim, a: wBuf.baseAddress!, b: col.baseAddress!,
+                                      beta: beta, c: dst + row * wo, ldc: plane)
+                                row += rows
+                            }
                         }
                     }
                 }
@@ -47,10 +53,11 @@ extension Tensor {
     }
 }
 
-/// Unfolds one image `[C, H, W]` into columns `[C·kh·kw, Ho·Wo]` (zero padding).
+/// Unfolds output rows `outRows` of one image `[C, H, W]` into columns `[C·kh·kw, outRows.count·Wo]` (zero padding).
 @inline(__always)
 func im2col(_ x: UnsafePointer<Float>, channels: Int, height: Int, width: Int, kh: Int, kw: Int,
-            stride: Int, padding: Int, outH: Int, outW: Int, into col: UnsafeMutablePointer<Float>) {
+            stride: Int, padding: Int, outRows: Range<Int>, outW: Int, into col: UnsafeMutablePointer<Float>) {
+    let outH = outRows.count
     var row = 0
     for c in 0..<channels {
         let plane = x + c * height * width
@@ -58,7 +65,7 @@ func im2col(_ x: UnsafePointer<Float>, channels: Int, height: Int, width: Int, k
             for kj in 0..<kw {
                 let dst = col + row * outH * outW
                 for oy in 0..<outH {
-                    let iy = oy * stride - padding + ki
+                    let iy = (outRows.lowerBound + oy) * stride - padding + ki
                     let drow = dst + oy * outW
                     if iy < 0 || iy >= height {
                         drow.update(repeating: 0, count: outW)
