@@ -87,8 +87,7 @@ public struct Txt2Img {
         let allSubseeds = (0..<count).map { request.subseed + Int64($0) }
         let allPrompts = Array(repeating: request.prompt, count: count)
         let allNegative = Array(repeating: request.negativePrompt, count: count)
-        let hires = request.hires
-        let passes = hires == nil ? 1 : 2
+        let passes = request.hires == nil ? 1 : 2
         progress.begin(job: "txt2img", jobCount: request.nIter * passes)
         defer { progress.end() }
 
@@ -101,35 +100,10 @@ public struct Txt2Img {
             if request.nIter > 1 { progress.update { $0.job = "Batch \(n + 1) out of \(request.nIter)" } }
             let range = (n * request.batchSize)..<((n + 1) * request.batchSize)
             let seeds = Array(allSeeds[range]), subseeds = Array(allSubseeds[range])
-            let shape = [4, request.height / 8, request.width / 8]
-            let noise = try makeNoise(shape, seeds, subseeds, request)
-            let plan = try SamplingPlan(sampler: sampler, scheduler: scheduler, steps: request.steps,
-                                        model: model.schedule)
-            if n == 0 { scheduleInfo = plan.infotext }
-            // Schedules count denoiser calls: second-order samplers call twice per step.
-            let firstPassSteps = sampler.totalSteps(request.steps)
-            let cond = try model.text.composable(Array(allPrompts[range]), steps: firstPassSteps, hiresSteps: nil,
-                                                 clipSkip: request.clipSkip)
-            let uncond = try model.text.scheduled(Array(allNegative[range]), steps: firstPassSteps, hiresSteps: nil,
-                                                  clipSkip: request.clipSkip)
-            let imageCond = try txt2imgImageConditioning(batch: request.batchSize, height: request.height,
-                                                         width: request.width)
-            let guidance = CFGDenoiser(model: model.eps(imageConditioning: imageCond), schedule: model.schedule,
-                                       prompts: cond, negative: uncond, scale: Float(request.cfgScale))
-            let run = SamplingRun(denoiser: guidance.denoiser,
-                                  noise: try plan.noise(randn: noise.next, seeds: seeds.map { UInt64(bitPattern: $0) },
-                                                        imageShape: shape, seededNormal: noise.seededNormal),
-                                  parameters: parameters(request), callback: stepCallback(total: request.steps),
-                                  guidance: guidance)
-            var samples = try plan.sample(noise: try noise.next(), run: run)
-            progress.update { $0.jobNo += 1 }
-
-            if let hires, !progress.isInterrupted {
-                samples = try hiresPass(samples, hires: hires, request: request, sampler: sampler,
-                                        scheduler: scheduler, seeds: seeds, subseeds: subseeds,
-                                        prompts: Array(allPrompts[range]), negatives: Array(allNegative[range]))
-                progress.update { $0.jobNo += 1 }
-            }
+            let (samples, info) = try sampleBatch(request, sampler: sampler, scheduler: scheduler, seeds: seeds,
+                                                  subseeds: subseeds, prompts: Array(allPrompts[range]),
+                                                  negatives: Array(allNegative[range]))
+            if n == 0 { scheduleInfo = info }
             images += ImageConversion.images(fromDecoded: try model.vae.decode(samples))
             if progress.isInterrupted { interrupted = true }
         }
@@ -139,6 +113,37 @@ public struct Txt2Img {
                                 modelShortHash: model.info.shorthash,
                                 extraParameters: scheduleInfo, interrupted: interrupted,
                                 seconds: Date().timeIntervalSince(began))
+    }
+
+    /// One batch through the first pass (and the hires pass when asked): latents `[B, 4, h, w]` before decoding,
+    /// and the infotext entries the schedule adds.
+    func sampleBatch(_ request: GenerationRequest, sampler: SamplerInfo, scheduler: ScheduleType, seeds: [Int64],
+                     subseeds: [Int64], prompts: [String], negatives: [String])
+        throws -> (Tensor, [(key: String, value: String)]) {
+        let shape = [4, request.height / 8, request.width / 8]
+        let noise = try makeNoise(shape, seeds, subseeds, request)
+        let plan = try SamplingPlan(sampler: sampler, scheduler: scheduler, steps: request.steps, model: model.schedule)
+        // Schedules count denoiser calls: second-order samplers call twice per step.
+        let firstPassSteps = sampler.totalSteps(request.steps)
+        let cond = try model.text.composable(prompts, steps: firstPassSteps, hiresSteps: nil, clipSkip: request.clipSkip)
+        let uncond = try model.text.scheduled(negatives, steps: firstPassSteps, hiresSteps: nil,
+                                              clipSkip: request.clipSkip)
+        let imageCond = try txt2imgImageConditioning(batch: seeds.count, height: request.height, width: request.width)
+        let guidance = CFGDenoiser(model: model.eps(imageConditioning: imageCond), schedule: model.schedule,
+                                   prompts: cond, negative: uncond, scale: Float(request.cfgScale))
+        let run = SamplingRun(denoiser: guidance.denoiser,
+                              noise: try plan.noise(randn: noise.next, seeds: seeds.map { UInt64(bitPattern: $0) },
+                                                    imageShape: shape, seededNormal: noise.seededNormal),
+                              parameters: parameters(request), callback: stepCallback(total: request.steps),
+                              guidance: guidance)
+        var samples = try plan.sample(noise: try noise.next(), run: run)
+        progress.update { $0.jobNo += 1 }
+        if let hires = request.hires, !progress.isInterrupted {
+            samples = try hiresPass(samples, hires: hires, request: request, sampler: sampler, scheduler: scheduler,
+                                    seeds: seeds, subseeds: subseeds, prompts: prompts, negatives: negatives)
+            progress.update { $0.jobNo += 1 }
+        }
+        return (samples, plan.infotext)
     }
 
     /// The second pass of hires fix: latent upscale, fresh noise from the same seeds, img2img sampling.
