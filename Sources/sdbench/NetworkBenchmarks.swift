@@ -46,6 +46,7 @@ enum NetworkBenchmarks {
                     torchThreads = n
                 case "--manifest": manifest = try value(arg)
                 case "--no-vae": vae = false
+                case "--no-unet": sizes = []
                 case "--no-torch": referencePython = nil
                 default: throw BenchmarkError.usage("unknown argument '\(arg)'\n\(Self.usage)")
                 }
@@ -59,6 +60,7 @@ enum NetworkBenchmarks {
     }
 
     static func run(_ options: Options) throws {
+        AllocatorPolicy.reuseFreedMemory()
         let source = try RandomTensorSource(manifest: options.manifest)
         let start = Date()
         let unet = try UNetModel(WeightReader(source, prefix: "model.diffusion_model"))
