@@ -36,7 +36,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "ZIPFoundation", package: "ZIPFoundation"),
         ], swiftSettings: optimized),
-        .target(name: "Tokenizer"),
+        .target(name: "Tokenizer", resources: [.copy("Resources")]),
         .target(name: "Networks", dependencies: ["TensorCore"], swiftSettings: simdKernels),
         .target(name: "Sampling", dependencies: ["TensorCore"], swiftSettings: optimized),
         .target(name: "Pipeline", dependencies: ["TensorCore", "ModelIO", "Tokenizer", "Networks", "Sampling"],
