@@ -17,6 +17,9 @@ public struct CLIPTextModel: Sendable {
 
     public let tokenEmbedding: Tensor      // [V, C]
     public let positionEmbedding: Tensor   // [P, C]
+    /// Position of each token slot: the checkpoint's `position_ids` truncated toward zero (as loading them into
+    /// transformers' int64 buffer does; merged checkpoints sometimes carry values like 4.9999), else 0..<P.
+    public let positionIds: [Int]
     public let layers: [Layer]
     public let finalNorm: LayerNorm
     public let heads: Int
@@ -26,7 +29,7 @@ public struct CLIPTextModel: Sendable {
     public var contextLength: Int { positionEmbedding.shape[0] }
 
     /// Reads the model under `w` (scoped at `...text_model`). Every key there is consumed, including the
-    /// `embeddings.position_ids` buffer (checked against the context length when present).
+    /// `embeddings.position_ids` buffer (one id per context slot, each a valid position).
     public init(_ w: WeightReader) throws {
         guard let tok = w.shape("embeddings.token_embedding.weight"), tok.count == 2 else {
             throw TensorError.missingKey(w.key("embeddings.token_embedding.weight"))
@@ -42,6 +45,14 @@ public struct CLIPTextModel: Sendable {
                 throw TensorError.shapeMismatch(op: "weight '\(w.key("embeddings.position_ids"))'",
                                                 expected: [1, pos[0]], got: ids.shape)
             }
+            positionIds = try ids.scalars.map { v in
+                guard v.isFinite, v > -1, v < Float(pos[0]) else {
+                    throw TensorError.invalid("\(w.key("embeddings.position_ids")) holds \(v), outside 0..<\(pos[0])")
+                }
+                return Int(v)
+            }
+        } else {
+            positionIds = Array(0..<pos[0])
         }
         let enc = w["encoder"]["layers"]
         var depth = 0
@@ -89,7 +100,8 @@ public struct CLIPTextModel: Sendable {
                             guard id >= 0 && id < vocabularySize else {
                                 throw TensorError.invalid("CLIP token id \(id) outside 0..<\(vocabularySize)")
                             }
-                            for j in 0..<c { xb[i * c + j] = eb[id * c + j] + pb[i * c + j] }
+                            let p = positionIds[i]
+                            for j in 0..<c { xb[i * c + j] = eb[id * c + j] + pb[p * c + j] }
                         }
                     }
                 }

@@ -59,6 +59,16 @@ CORPUS = [
     "it's they're we've I'm you'll he'd 'quoted'",
     "   spaced\t\ttabs\nnewline   ",
     "",
+    "[a:b:1e3] [c:d:-0.5] [e:f:15] [g:h: 2 ] [[i:j:0.5]] \\[k:l:0.5\\]",
+    "top-level a|b pipe [x:y:0.5] stays literal",
+    "trailing backslash \\",
+    "html &amp; &lt;not a tag&gt; &#39;x&#39; &#x263a; &bogus;",
+    "<b>html with &amp; and a tag</b>",
+    "special <|endoftext|> and <|startoftext|> tokens",
+    "empty (:1.5) () [] (()) [a|] [|b] [|] [:]",
+    "word " * 50 + ", " + "more " * 40 + ", end",
+    "word " * 60 + "BREAK " + "x, " * 50,
+    "(a ((b:1.2) c):0.8) d [e [f] g:h:0.4]",
 ]
 
 ENCODE_CASES = [
@@ -67,7 +77,14 @@ ENCODE_CASES = [
     {"prompts": ["[red|green] (ball:1.2) AND a dog:0.5"], "steps": 3},
     {"prompts": [LONG], "steps": 4},
     {"prompts": ["<lora:x:0.5> a [castle::0.5]"], "steps": 4, "hires_steps": 4},
+    {"prompts": ["a (red:1.4) [blue] ball AND (green:0.5) grass"], "steps": 2, "emphasis": "None"},
+    {"prompts": ["a (red:1.4) [blue] ball AND (green:0.5) grass"], "steps": 2, "emphasis": "Ignore"},
+    {"prompts": ["a (red:1.4) [blue] ball AND (green:0.5) grass"], "steps": 2, "emphasis": "No norm"},
+    {"prompts": ["a (red:1.4) ball"], "steps": 2, "clip_skips": [12, 13]},
 ]
+# Float position_ids as some merged checkpoints carry them; transformers 4.30 (A1111's pin) keeps position_ids as a
+# persistent int64 buffer, so loading truncates them toward zero.
+BROKEN_POSITIONS = {5: 4.9999, 40: 40.00001, 76: 75.99}
 NEGATIVE = ["", "blurry, (lowres:1.4)"]
 
 
@@ -147,13 +164,15 @@ def main():
     tensors, meta, used = {}, [], {49406, 49407}
     with torch.no_grad():
         for ci, case in enumerate(ENCODE_CASES):
-            for clip_skip in (1, 2):
+            opts.emphasis = case.get("emphasis", "Original")
+            for clip_skip in case.get("clip_skips", (1, 2)):
                 opts.CLIP_stop_at_last_layers = clip_skip
                 prompts, _ = extra.parse_prompts(case["prompts"])
                 steps, hires = case["steps"], case.get("hires_steps")
                 multi = parser.get_multicond_learned_conditioning(cond_model, prompts, steps, hires)
                 negs = parser.get_learned_conditioning(cond_model, NEGATIVE, steps, hires)
                 entry = {"prompts": case["prompts"], "steps": steps, "hires_steps": hires, "clip_skip": clip_skip,
+                         "emphasis": opts.emphasis,
                          "positive": [], "negative": []}
                 for pi, parts in enumerate(multi.batch):
                     out = []
@@ -177,7 +196,19 @@ def main():
                     for _, t in parser.get_learned_conditioning_prompt_schedules([text], steps, hires)[0]:
                         for c in embedder.tokenize_line(t)[0]:
                             used.update(c.tokens)
-    opts.CLIP_stop_at_last_layers = 1
+    opts.CLIP_stop_at_last_layers, opts.emphasis = 1, "Original"
+
+    with torch.no_grad():
+        positions = torch.arange(77, dtype=torch.float32)
+        for i, v in BROKEN_POSITIONS.items():
+            positions[i] = v
+        chunk = embedder.tokenize_line(CORPUS[0])[0][0].tokens
+        emb = model.text_encoder.text_model.embeddings
+        saved = emb.position_ids.clone()
+        emb.position_ids.copy_(positions.to(torch.int64)[None])
+        tensors["broken_position_ids"] = positions
+        tensors["broken_position_ids_z"] = model.text_encoder(torch.tensor([chunk])).last_hidden_state[0]
+        emb.position_ids.copy_(saved)
     save_tensors(AREA, "encode.safetensors", tensors)
     write_json(AREA, "encode.json", {"cases": meta, "negative_prompts": NEGATIVE})
 
