@@ -126,7 +126,13 @@ public struct UNetModel: Sendable {
             h += midResidual
         }
         for block in outputBlocks {
-            h = block.res(Tensor.concat([h, skips.removeLast()], axis: 1), activatedEmbedding: emb)
+            let skip = skips.removeLast()
+            // Latent sizes that are not multiples of 2^downsamplings: A1111 resizes the upsampled path to the skip's
+            // size (nearest) before concatenating (modules/sd_hijack_unet.py TorchHijack.cat).
+            if h.shape[2] != skip.shape[2] || h.shape[3] != skip.shape[3] {
+                h = h.resizedNearest(height: skip.shape[2], width: skip.shape[3])
+            }
+            h = block.res(Tensor.concat([h, skip], axis: 1), activatedEmbedding: emb)
             if let attn = block.transformer { h = attn(h, context: context) }
             if let up = block.upsample { h = up(h) }
         }
@@ -152,9 +158,8 @@ public struct UNetModel: Sendable {
             throw TensorError.shapeMismatch(op: "UNet input", expected: [-1, config.inChannels, -1, -1], got: x.shape)
         }
         let (batch, height, width) = (x.shape[0], x.shape[2], x.shape[3])
-        let factor = 1 << config.downsamplings
-        guard height % factor == 0, width % factor == 0, height > 0, width > 0 else {
-            throw TensorError.invalid("UNet input \(height)×\(width) is not a multiple of \(factor)")
+        guard height > 0, width > 0 else {
+            throw TensorError.invalid("UNet input \(height)×\(width) is empty")
         }
         guard timesteps.count == batch || timesteps.count == 1 else {
             throw TensorError.invalid("UNet: \(timesteps.count) timesteps for a batch of \(batch)")

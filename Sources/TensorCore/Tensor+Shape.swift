@@ -101,4 +101,22 @@ extension Tensor {
             }
         }
     }
+
+    /// Nearest-neighbour resize of `[N, C, H, W]` to `height × width`, as
+    /// `torch.nn.functional.interpolate(size=…, mode="nearest")`: source index floor(dst · in / out).
+    public func resizedNearest(height: Int, width: Int) -> Tensor {
+        let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
+        let sy = Float(h) / Float(height), sx = Float(w) / Float(width)
+        let rows = (0..<height).map { min(Int((Float($0) * sy).rounded(.down)), h - 1) }
+        let cols = (0..<width).map { min(Int((Float($0) * sx).rounded(.down)), w - 1) }
+        return Tensor(uninitialized: [n, c, height, width]) { out in
+            scalars.withUnsafeBufferPointer { src in
+                for p in 0..<(n * c) {
+                    for (y, r) in rows.enumerated() {
+                        for (x, q) in cols.enumerated() { out[(p * height + y) * width + x] = src[(p * h + r) * w + q] }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -58,10 +58,19 @@ import TestSupport
         let (unet, fx) = try loadTiny()
         let x = try fx.tensor("x"), context = try fx.tensor("context"), t = try fx.tensor("timesteps").scalars
         #expect(throws: TensorError.self) { try unet(Tensor(zeros: [2, 3, 16, 16]), timesteps: t, context: context) }
-        #expect(throws: TensorError.self) { try unet(Tensor(zeros: [2, 4, 12, 12]), timesteps: t, context: context) }
         #expect(throws: TensorError.self) { try unet(x, timesteps: [1, 2, 3], context: context) }
         #expect(throws: TensorError.self) { try unet(x, timesteps: t, context: Tensor(zeros: [2, 77, 16])) }
         #expect(throws: TensorError.self) { try unet(x, timesteps: t, context: context, downResiduals: [x]) }
+    }
+
+    /// Latents that are not multiples of 8 (e.g. 96×96 images) run as in A1111, whose hijacked torch.cat resizes
+    /// the upsampled path to the skip's size.
+    @Test func acceptsLatentSizesA1111Accepts() throws {
+        let (unet, fx) = try loadTiny()
+        let context = try fx.tensor("context"), t = try fx.tensor("timesteps").scalars
+        let out = try unet(Tensor(repeating: 0.1, shape: [2, 4, 12, 10]), timesteps: t, context: context)
+        #expect(out.shape == [2, 4, 12, 10])
+        #expect(out.scalars.allSatisfy { $0.isFinite })
     }
 
     @Test func timestepEmbeddingIsCosThenSin() {

@@ -30,9 +30,9 @@ CASES = [
      "batch_size": 2},
     {"name": "dpmpp_2m_karras", "prompt": "portrait of an old sailor, oil painting",
      "negative_prompt": "blurry, lowres", "sampler_name": "DPM++ 2M", "scheduler": "Karras", "steps": 6,
-     "cfg_scale": 5.5, "seed": 1234567, "width": 64, "height": 96, "batch_size": 1},
+     "cfg_scale": 5.5, "seed": 1234567, "width": 64, "height": 128, "batch_size": 1},
     {"name": "euler", "prompt": "city skyline at night", "negative_prompt": "fog", "sampler_name": "Euler",
-     "scheduler": "Automatic", "steps": 5, "cfg_scale": 3.0, "seed": 4294967294, "width": 80, "height": 64,
+     "scheduler": "Automatic", "steps": 5, "cfg_scale": 3.0, "seed": 4294967294, "width": 128, "height": 64,
      "batch_size": 1},
 ]
 
