@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
+import Pipeline
 import WebAPI
 
 /// The sdapi server: an AUTOMATIC1111 v1.10.1-compatible HTTP API.
@@ -58,7 +59,8 @@ struct SDAPI: AsyncParsableCommand {
             }
         }
 
-        let state = ServerState(config: config, logger: logger, stopServer: { code in
+        let engine = Engine(makeText: CLIPPromptEncoder.factory, makeNoise: ImageNoise.factory)
+        let state = ServerState(config: config, logger: logger, generator: engine, stopServer: { code in
             logger.notice("stopping (exit \(code))")
             Foundation.exit(code)
         })
