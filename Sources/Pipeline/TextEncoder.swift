@@ -44,13 +44,14 @@ public final class CLIPPromptEncoder: PromptEncoder, @unchecked Sendable {
         -> [ComposablePrompt] {
         let texts = ExtraNetworkTag.strip(prompts: prompts).texts
         let split = texts.map(PromptComposition.parts)
-        var flat = [String]()
-        var seen = Set<String>()
-        for part in split.joined() where seen.insert(part.text).inserted { flat.append(part.text) }
+        var flat = [String](), slot = [String: Int]()
+        for part in split.joined() where slot[part.text] == nil {
+            slot[part.text] = flat.count
+            flat.append(part.text)
+        }
         let schedules = try scheduled(flat, steps: steps, hiresSteps: hiresSteps, clipSkip: clipSkip)
-        let byText = Dictionary(uniqueKeysWithValues: zip(flat, schedules))
         return split.map { parts in
-            ComposablePrompt(parts: parts.map { (byText[$0.text]!, Float($0.weight)) })
+            ComposablePrompt(parts: parts.map { (schedules[slot[$0.text, default: 0]], Float($0.weight)) })
         }
     }
 
@@ -93,15 +94,16 @@ public final class CLIPPromptEncoder: PromptEncoder, @unchecked Sendable {
     /// One chunk per text through CLIP (identical token rows once), then emphasis over the batch `[B, 77, C]`.
     /// Matches: modules/sd_hijack_clip.py TextConditionalModel.process_tokens; modules/sd_emphasis.py
     func encodeChunks(_ chunks: [PromptChunk], clipSkip: Int) throws -> [Tensor] {
-        var unique = [[Int]](), index = [[Int]: Int]()
-        for c in chunks where index[c.tokens] == nil {
+        var unique = [[Int]](), index = [[Int]: Int](), rowOf = [Int]()
+        for c in chunks {
+            if let i = index[c.tokens] { rowOf.append(i); continue }
             index[c.tokens] = unique.count
+            rowOf.append(unique.count)
             unique.append(c.tokens)
         }
         let z = try model(unique, clipSkip: clipSkip)   // [U, 77, C]
         let perRow = z.shape[1] * z.shape[2], width = z.shape[2]
-        var out = chunks.map { z.slice(axis: 0, index[$0.tokens]!..<(index[$0.tokens]! + 1))
-            .reshaped([z.shape[1], width]) }   // [77, C] each
+        var out = rowOf.map { z.slice(axis: 0, $0..<($0 + 1)).reshaped([z.shape[1], width]) }   // [77, C] each
         guard emphasis == .original || emphasis == .noNorm else { return out }
         let originalMean = Float(out.reduce(0.0) { $0 + $1.sum() } / Double(out.count * perRow))
         for (b, chunk) in chunks.enumerated() {
