@@ -8,6 +8,8 @@ sd_hijack_clip.py (FrozenCLIPEmbedderWithCustomWords over a stub hijack without 
 extra_networks.parse_prompt, with transformers' CLIPTokenizer built from open_clip's BPE file (as A1111's
 openai/clip-vit-large-patch14 tokenizer) and the tiny random CLIP of sd_layout.tiny_sd1().
 
+- fuzz.json: 400 seeded random prompts from the bracket grammar (30% with a character dropped or inserted) with A1111's attention parse (null where it raises),
+  schedules and AND parts.
 - prompts.json: per corpus prompt, A1111's attention parse, schedules (10 steps; hires 10 + 6), AND parts,
   extra-network tags, plain token ids, and the 77-token chunks with multipliers and token count.
 - clip_tiny.safetensors: the tiny text encoder under its checkpoint keys (cond_stage_model.transformer.text_model.*),
@@ -18,6 +20,7 @@ openai/clip-vit-large-patch14 tokenizer) and the tiny random CLIP of sd_layout.t
 import importlib.util
 import os
 import pathlib
+import random
 import sys
 import types
 
@@ -159,6 +162,57 @@ def main():
             "token_count": count,
         })
     write_json(AREA, "prompts.json", {"cases": cases})
+
+    # Random prompts from the bracket grammar, some with one character dropped or inserted: the schedule grammar,
+    # emphasis and AND on inputs nobody would write by hand.
+    rng = random.Random(20261205)
+    numbers = ["0.5", "3", "1.5", " 2 ", "-1", "0.25", "10", ".3", "1e1", "+2", "5."]
+    words = ["a", "b c", " ", "AND", " AND ", "BREAK", "\\(", "\\]", "1", ",", ": 2"]
+
+    def gen(depth):
+        out = ""
+        for _ in range(rng.randint(0, 3)):
+            kind = rng.randrange(8) if depth < 3 else 0
+            inner = lambda: gen(depth + 1)  # noqa: E731
+            out += [lambda: rng.choice(words), lambda: "(" + inner() + ")",
+                    lambda: "(" + inner() + ":" + rng.choice(numbers) + ")", lambda: "[" + inner() + "]",
+                    lambda: "[" + inner() + ":" + inner() + ":" + rng.choice(numbers) + "]",
+                    lambda: "[" + inner() + ":" + rng.choice(numbers) + "]",
+                    lambda: "[" + "|".join(inner() for _ in range(rng.randint(2, 3))) + "]",
+                    lambda: "[" + inner() + "::" + rng.choice(numbers) + "]"][kind]()
+        return out
+
+    # Prompts the grammar reads without top-level literal brackets have one reading; in the others a bracket may be
+    # literal or open a construct, and lark's Earley parser picks by its internal derivation order.
+    import lark
+    source = (A1111 / "prompt_parser.py").read_text()
+    grammar = source.split('lark.Lark(r"""', 1)[1].split('""")', 1)[0]
+    strict = lark.Lark(grammar.replace("!start: (prompt | /[][():]/+)*", "!start: prompt"))
+
+    def unambiguous(prompt):
+        try:
+            strict.parse(prompt)
+            return True
+        except lark.exceptions.LarkError:
+            return False
+
+    fuzz = []
+    for _ in range(400):
+        prompt = gen(0)
+        mutated = bool(prompt) and rng.random() < 0.3
+        if mutated:
+            i = rng.randrange(len(prompt))
+            prompt = prompt[:i] + prompt[i + 1:] if rng.random() < 0.5 else prompt[:i] + rng.choice("[]():|") + prompt[i:]
+        try:
+            attention = [[t, w] for t, w in parser.parse_prompt_attention(prompt)]
+        except ValueError:
+            attention = None
+        parts, flat, _ = parser.get_multicond_prompt_list([prompt])
+        fuzz.append({"prompt": prompt, "mutated": mutated, "unambiguous": unambiguous(prompt), "attention": attention,
+                     "schedule": parser.get_learned_conditioning_prompt_schedules([prompt], 7)[0],
+                     "schedule_hires": parser.get_learned_conditioning_prompt_schedules([prompt], 5, 8)[0],
+                     "and_parts": [[flat[i], w] for i, w in parts[0]]})
+    write_json(AREA, "fuzz.json", {"cases": fuzz})
 
     # Encodings: the Pipeline's view (positive prompts stripped of extra networks, AND parts; negatives scheduled).
     tensors, meta, used = {}, [], {49406, 49407}
