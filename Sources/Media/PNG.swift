@@ -73,6 +73,7 @@ public enum PNG {
         png_image_free(&image)
         guard ok != 0 else { throw .encodeFailed(message(image)) }
         out.removeSubrange(Int(size)...)
+        out = withoutColorspaceChunks(out)
         var chunks = [UInt8]()
         for (keyword, text) in texts {
             guard (1...79).contains(keyword.utf8.count), keyword.unicodeScalars.allSatisfy({ $0.value >= 32 && $0.value <= 255 }) else {
@@ -88,6 +89,22 @@ public enum PNG {
         // IHDR is always 8 (signature) + 4 + 4 + 13 + 4 bytes.
         out.insert(contentsOf: chunks, at: 33)
         return Data(out)
+    }
+
+    /// Drops the sRGB / gAMA / cHRM chunks libpng's simplified writer adds, so files carry what Pillow writes for
+    /// A1111 (IHDR, text, IDAT, IEND): clients that list a PNG's info keys see only `parameters`.
+    static func withoutColorspaceChunks(_ png: [UInt8]) -> [UInt8] {
+        var out = Array(png.prefix(8))
+        var i = 8
+        while i + 12 <= png.count {
+            let length = Int(png[i]) << 24 | Int(png[i + 1]) << 16 | Int(png[i + 2]) << 8 | Int(png[i + 3])
+            let end = i + 12 + length
+            guard end <= png.count else { return png }
+            let type = String(decoding: png[(i + 4)..<(i + 8)], as: UTF8.self)
+            if !["sRGB", "gAMA", "cHRM"].contains(type) { out += png[i..<end] }
+            i = end
+        }
+        return out
     }
 
     /// Decodes any PNG libpng reads (gray, gray+alpha, palette, RGB, RGBA; 8 or 16 bits) into 8-bit RGB, and

@@ -67,3 +67,18 @@ import TestSupport
         return out
     }
 }
+
+/// A1111 saves with Pillow, which writes no colour-space chunks; clients listing `Image.info` expect only
+/// `parameters`.
+@Test func encodedPNGHasOnlyHeaderTextDataAndEnd() throws {
+    let data = try PNG.encode(width: 2, height: 1, rgb: [1, 2, 3, 4, 5, 6], texts: [("parameters", "x")])
+    let bytes = [UInt8](data)
+    var types = [String](), i = 8
+    while i + 12 <= bytes.count {
+        let length = Int(bytes[i]) << 24 | Int(bytes[i + 1]) << 16 | Int(bytes[i + 2]) << 8 | Int(bytes[i + 3])
+        types.append(String(decoding: bytes[(i + 4)..<(i + 8)], as: UTF8.self))
+        i += 12 + length
+    }
+    #expect(Set(types) == ["IHDR", "tEXt", "IDAT", "IEND"])
+    #expect(try PNG.decode(data).rgb == [1, 2, 3, 4, 5, 6])
+}
