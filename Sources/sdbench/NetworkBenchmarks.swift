@@ -69,6 +69,7 @@ enum NetworkBenchmarks {
                      Date().timeIntervalSince(start)))
         let gemm = sgemmRate()
         print(String(format: "sgemm rate: %.1f GFLOP/s (2048×4096×2880)", gemm / 1e9))
+        emitBench("networks/sgemm 2048x4096x2880", gemm / 1e9, "GFLOP/s")
         print("| stage | shape | swift s | floor s | swift/floor | torch s | swift/torch |")
         print("|---|---|---|---|---|---|---|")
         for size in options.sizes {
@@ -87,6 +88,7 @@ enum NetworkBenchmarks {
                 torchSeconds(options, stage: "vae", size: 512))
         }
         print(String(format: "peak RSS: %.2f GiB", Double(peakRSSBytes()) / Double(1 << 30)))
+        emitBench("networks/peak RSS", Double(peakRSSBytes()) / Double(1 << 30), "GiB")
     }
 
     static func row(_ stage: String, _ shape: String, _ seconds: Double, _ floor: Double, _ torch: Double?) {
@@ -94,6 +96,12 @@ enum NetworkBenchmarks {
         let ratio = torch.map { String(format: "%.2f", seconds / $0) } ?? "n/a"
         print(String(format: "| %@ | %@ | %.2f | %.2f | %.2f | %@ | %@ |", stage, shape, seconds, floor,
                      seconds / floor, t, ratio))
+        emitBench("networks/\(stage) \(shape)/swift", seconds, "s")
+        emitBench("networks/\(stage) \(shape)/swift_over_floor", seconds / floor, "ratio")
+        if let torch {
+            emitBench("networks/\(stage) \(shape)/torch", torch, "s")
+            emitBench("networks/\(stage) \(shape)/swift_over_torch", seconds / torch, "ratio")
+        }
     }
 
     /// Best of `repeats` runs after one warm-up run.
