@@ -29,8 +29,10 @@ struct ProgressController {
             state.stopServer(0)
             return .null
         }
-        r.on(.post, "/sdapi/v1/server-restart", "Restart (not supported: answers 501 like A1111 without a launcher)") { _, _ in
-            Response(status: .notImplemented)
+        // A1111's restart_webui answers 501 when the process was not started by its restartable launcher,
+        // which is always our case (modules/api/api.py restart_webui).
+        r.on(.post, "/sdapi/v1/server-restart", "Restart: 501 as A1111 answers without its launcher") { _, _ in
+            Response(status: HTTPResponse.Status(code: 501, reasonPhrase: "Not Implemented"))
         }
         r.on(.post, "/sdapi/v1/server-stop", "Stop the server after answering") { _, _ in
             state.logger.notice("server-stop requested")
