@@ -39,7 +39,8 @@ let package = Package(
         .target(name: "Tokenizer", resources: [.copy("Resources")]),
         .target(name: "Networks", dependencies: ["TensorCore"], swiftSettings: simdKernels),
         .target(name: "Sampling", dependencies: ["TensorCore"], swiftSettings: optimized),
-        .target(name: "Pipeline", dependencies: ["TensorCore", "ModelIO", "Tokenizer", "Networks", "Sampling"],
+        .target(name: "Pipeline", dependencies: ["TensorCore", "ModelIO", "Tokenizer", "Networks", "Sampling",
+                                                 .product(name: "Logging", package: "swift-log")],
                 swiftSettings: optimized),
         .target(name: "Media", dependencies: ["TensorCore", "CPNG", "CFFmpeg"]),
         .target(name: "WebAPI", dependencies: [
@@ -65,7 +66,7 @@ let package = Package(
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "TestSupport"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "TestSupport"]),
         .testTarget(name: "WebAPITests", dependencies: [
-            "WebAPI", "TestSupport",
+            "WebAPI", "TestSupport", "ModelIO",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
     ],

@@ -77,7 +77,7 @@ public final class HashCache: @unchecked Sendable {
         root[kind.rawValue] = section
         let data: Data
         do {
-            data = try JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys])
+            data = try JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         } catch {
             throw ModelFileError.unreadable(file: url.path, reason: "cannot encode hash cache: \(error)")
         }

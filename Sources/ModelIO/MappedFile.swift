@@ -9,7 +9,7 @@ import Darwin
 ///
 /// The mapping is private and read-only, so the only hazard left is the file shrinking underneath it (then a
 /// read past the new end faults); model folders are not rewritten in place while being served.
-enum MappedFile {
+public enum MappedFile {
     static func map(path: String) throws -> Data {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw ModelFileError.unreadable(file: path, reason: String(cString: strerror(errno))) }
@@ -33,7 +33,7 @@ enum MappedFile {
     }
 
     /// Modification time as Python's `os.path.getmtime` computes it (seconds + nanoseconds * 1e-9).
-    static func modificationTime(path: String) throws -> Double {
+    public static func modificationTime(path: String) throws -> Double {
         var st = stat()
         guard stat(path, &st) == 0 else {
             throw ModelFileError.unreadable(file: path, reason: String(cString: strerror(errno)))

@@ -31,14 +31,22 @@ public final class LoadedModel: @unchecked Sendable {
     public let vae: AutoencoderKL
     public let schedule: NoiseSchedule
     public let text: any PromptEncoder
+    /// The checkpoint's tensors, which LoRA merges read through.
+    public let source: any TensorSource
 
     public init(info: CheckpointInfo, unet: UNetModel, vae: AutoencoderKL, schedule: NoiseSchedule,
-                text: any PromptEncoder) {
+                text: any PromptEncoder, source: any TensorSource) {
         self.info = info
         self.unet = unet
         self.vae = vae
         self.schedule = schedule
         self.text = text
+        self.source = source
+    }
+
+    /// The same networks decoding (and encoding) with another VAE.
+    public func replacingVAE(_ vae: AutoencoderKL) -> LoadedModel {
+        LoadedModel(info: info, unet: unet, vae: vae, schedule: schedule, text: text, source: source)
     }
 
     /// UNet as guidance calls it. Inpainting UNets (9 input channels) get A1111's txt2img image conditioning
@@ -61,11 +69,15 @@ public struct Txt2Img {
     public let model: LoadedModel
     public let progress: ProgressTracker
     public let makeNoise: BatchNoiseFactory
+    /// The networks one pass runs with, given that pass's prompts (their `<lora:…>` tags); by default the model
+    /// as it is.
+    public var activate: (_ prompts: [String]) throws -> ActiveNetworks
 
     public init(model: LoadedModel, progress: ProgressTracker, makeNoise: @escaping BatchNoiseFactory) {
         self.model = model
         self.progress = progress
         self.makeNoise = makeNoise
+        activate = { _ in ActiveNetworks(model: model) }
     }
 
     /// Random seed as A1111's get_fixed_seed: uniform in [0, 4294967294).
@@ -93,6 +105,7 @@ public struct Txt2Img {
 
         var images = [RGBImage]()
         var scheduleInfo = [(key: String, value: String)]()
+        var loraHashes = [(name: String, hash: String)]()
         var interrupted = false
         for n in 0..<request.nIter {
             progress.update { $0.skipped = false }
@@ -100,26 +113,37 @@ public struct Txt2Img {
             if request.nIter > 1 { progress.update { $0.job = "Batch \(n + 1) out of \(request.nIter)" } }
             let range = (n * request.batchSize)..<((n + 1) * request.batchSize)
             let seeds = Array(allSeeds[range]), subseeds = Array(allSubseeds[range])
-            let (samples, info) = try sampleBatch(request, sampler: sampler, scheduler: scheduler, seeds: seeds,
-                                                  subseeds: subseeds, prompts: Array(allPrompts[range]),
-                                                  negatives: Array(allNegative[range]))
-            if n == 0 { scheduleInfo = info }
-            images += ImageConversion.images(fromDecoded: try model.vae.decode(samples))
+            let batch = try sampleBatch(request, sampler: sampler, scheduler: scheduler, seeds: seeds,
+                                        subseeds: subseeds, prompts: Array(allPrompts[range]),
+                                        negatives: Array(allNegative[range]))
+            if n == 0 { scheduleInfo = batch.infotext }
+            loraHashes = batch.loraHashes
+            images += ImageConversion.images(fromDecoded: try model.vae.decode(batch.samples))
             if progress.isInterrupted { interrupted = true }
         }
         return GenerationResult(images: images, allPrompts: allPrompts, allNegativePrompts: allNegative,
                                 allSeeds: allSeeds, allSubseeds: allSubseeds, request: request,
                                 scheduleLabel: scheduler.label, modelName: model.info.nameForExtra,
-                                modelShortHash: model.info.shorthash,
+                                modelShortHash: model.info.shorthash, loraHashes: loraHashes,
                                 extraParameters: scheduleInfo, interrupted: interrupted,
                                 seconds: Date().timeIntervalSince(began))
     }
 
-    /// One batch through the first pass (and the hires pass when asked): latents `[B, 4, h, w]` before decoding,
-    /// and the infotext entries the schedule adds.
+    /// What one batch made before decoding.
+    struct BatchOutput {
+        /// Latents `[B, 4, h, w]`.
+        let samples: Tensor
+        /// Infotext entries the schedule adds.
+        let infotext: [(key: String, value: String)]
+        /// `Lora hashes` of the LoRAs both passes applied.
+        let loraHashes: [(name: String, hash: String)]
+    }
+
+    /// One batch through the first pass (and the hires pass when asked).
     func sampleBatch(_ request: GenerationRequest, sampler: SamplerInfo, scheduler: ScheduleType, seeds: [Int64],
-                     subseeds: [Int64], prompts: [String], negatives: [String])
-        throws -> (Tensor, [(key: String, value: String)]) {
+                     subseeds: [Int64], prompts: [String], negatives: [String]) throws -> BatchOutput {
+        let active = try activate(prompts)
+        let model = active.model
         let shape = [4, request.height / 8, request.width / 8]
         let noise = try makeNoise(shape, seeds, subseeds, request)
         let plan = try SamplingPlan(sampler: sampler, scheduler: scheduler, steps: request.steps, model: model.schedule)
@@ -128,7 +152,8 @@ public struct Txt2Img {
         let cond = try model.text.composable(prompts, steps: firstPassSteps, hiresSteps: nil, clipSkip: request.clipSkip)
         let uncond = try model.text.scheduled(negatives, steps: firstPassSteps, hiresSteps: nil,
                                               clipSkip: request.clipSkip)
-        let imageCond = try txt2imgImageConditioning(batch: seeds.count, height: request.height, width: request.width)
+        let imageCond = try txt2imgImageConditioning(model, batch: seeds.count, height: request.height,
+                                                     width: request.width)
         let guidance = CFGDenoiser(model: model.eps(imageConditioning: imageCond), schedule: model.schedule,
                                    prompts: cond, negative: uncond, scale: Float(request.cfgScale))
         let run = SamplingRun(denoiser: guidance.denoiser,
@@ -138,19 +163,30 @@ public struct Txt2Img {
                               guidance: guidance)
         var samples = try plan.sample(noise: try noise.next(), run: run)
         progress.update { $0.jobNo += 1 }
+        var loraHashes = active.loraHashes
         if let hires = request.hires, !progress.isInterrupted {
-            samples = try hiresPass(samples, hires: hires, request: request, sampler: sampler, scheduler: scheduler,
-                                    seeds: seeds, subseeds: subseeds, prompts: prompts, negatives: negatives)
+            let hrPrompts = hires.prompt.isEmpty ? prompts : Array(repeating: hires.prompt, count: prompts.count)
+            let hrActive = try activate(hrPrompts)
+            for entry in hrActive.loraHashes {
+                if let i = loraHashes.firstIndex(where: { $0.name == entry.name }) {
+                    loraHashes[i] = entry
+                } else {
+                    loraHashes.append(entry)
+                }
+            }
+            samples = try hiresPass(samples, hires: hires, model: hrActive.model, request: request, sampler: sampler,
+                                    scheduler: scheduler, seeds: seeds, subseeds: subseeds, prompts: hrPrompts,
+                                    negatives: negatives)
             progress.update { $0.jobNo += 1 }
         }
-        return (samples, plan.infotext)
+        return BatchOutput(samples: samples, infotext: plan.infotext, loraHashes: loraHashes)
     }
 
     /// The second pass of hires fix: latent upscale, fresh noise from the same seeds, img2img sampling.
     /// Matches: modules/processing.py StableDiffusionProcessingTxt2Img.sample_hr_pass (latent upscalers)
-    func hiresPass(_ samples: Tensor, hires: HiresFix, request: GenerationRequest, sampler: SamplerInfo,
-                   scheduler: ScheduleType, seeds: [Int64], subseeds: [Int64], prompts: [String],
-                   negatives: [String]) throws -> Tensor {
+    func hiresPass(_ samples: Tensor, hires: HiresFix, model: LoadedModel, request: GenerationRequest,
+                   sampler: SamplerInfo, scheduler: ScheduleType, seeds: [Int64], subseeds: [Int64],
+                   prompts hrPrompts: [String], negatives: [String]) throws -> Tensor {
         guard let mode = LatentUpscaleMode(rawValue: hires.upscaler) else {
             throw GenerationError.invalidValue(field: "hr_upscaler",
                 message: "unknown upscaler '\(hires.upscaler)'; accepted: "
@@ -172,7 +208,6 @@ public struct Txt2Img {
         let plan = try SamplingPlan(sampler: hrSampler, scheduler: hrScheduler, steps: total, model: model.schedule)
         let shape = Array(latent.shape.dropFirst())
         let noise = try makeNoise(shape, seeds, subseeds, request)
-        let hrPrompts = hires.prompt.isEmpty ? prompts : Array(repeating: hires.prompt, count: prompts.count)
         let hrNegatives = hires.negativePrompt.isEmpty ? negatives
                                                        : Array(repeating: hires.negativePrompt, count: negatives.count)
         let firstPassSteps = sampler.totalSteps(request.steps), hiresSteps = hrSampler.totalSteps(steps)
@@ -180,7 +215,7 @@ public struct Txt2Img {
                                              clipSkip: request.clipSkip)
         let uncond = try model.text.scheduled(hrNegatives, steps: firstPassSteps, hiresSteps: hiresSteps,
                                               clipSkip: request.clipSkip)
-        let imageCond = try txt2imgImageConditioning(batch: latent.shape[0], height: latent.shape[2] * 8,
+        let imageCond = try txt2imgImageConditioning(model, batch: latent.shape[0], height: latent.shape[2] * 8,
                                                      width: latent.shape[3] * 8)
         let guidance = CFGDenoiser(model: model.eps(imageConditioning: imageCond), schedule: model.schedule,
                                    prompts: cond, negative: uncond, scale: Float(request.cfgScale))
@@ -196,7 +231,7 @@ public struct Txt2Img {
     /// For inpainting checkpoints, A1111 conditions txt2img on a fully masked grey image: mask channel of ones
     /// followed by the VAE encoding of a 0.5-grey image. Nil for ordinary 4-channel UNets.
     /// Matches: modules/processing.py txt2img_image_conditioning
-    func txt2imgImageConditioning(batch: Int, height: Int, width: Int) throws -> Tensor? {
+    func txt2imgImageConditioning(_ model: LoadedModel, batch: Int, height: Int, width: Int) throws -> Tensor? {
         guard model.unet.config.inChannels == 9 else { return nil }
         // A1111 feeds 0.5 to a VAE that expects [-1, 1] images; we do the same.
         let grey = Tensor(repeating: 0.5, shape: [1, 3, height, width])

@@ -49,3 +49,22 @@ public struct Closeness: CustomStringConvertible, Sendable {
 
     public var description: String { "maxAbs=\(maxAbs) relativeToPeak=\(relativeToPeak)" }
 }
+
+/// Writes F32 tensors as a safetensors file (for tests that need model files of their own making).
+public enum SafetensorsWriter {
+    public static func write(_ tensors: [String: Tensor], metadata: [String: String] = [:], to path: String) throws {
+        var header = [String: Any](), bytes = [UInt8]()
+        if !metadata.isEmpty { header["__metadata__"] = metadata }
+        for (key, t) in tensors.sorted(by: { $0.key < $1.key }) {
+            let begin = bytes.count
+            for v in t.scalars { withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
+            header[key] = ["dtype": "F32", "shape": t.shape, "data_offsets": [begin, bytes.count]] as [String: Any]
+        }
+        let json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        var out = Data()
+        withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
+        out.append(json)
+        out.append(contentsOf: bytes)
+        try out.write(to: URL(fileURLWithPath: path))
+    }
+}

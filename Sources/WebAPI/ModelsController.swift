@@ -23,7 +23,7 @@ struct ModelsController {
         }
         // Registered by A1111's Lora extension directly on the app: not behind --api-auth.
         r.get("/sdapi/v1/loras", "LoRA networks", auth: false) {
-            .array(state.catalog.loras.map {
+            .array(state.catalog.loraListing.map {
                 ["name": .string($0.name), "alias": .string($0.alias), "path": .string($0.path),
                  "metadata": .object($0.metadata)]
             })

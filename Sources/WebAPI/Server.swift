@@ -42,7 +42,7 @@ public struct ConfigError: Error, CustomStringConvertible {
 public final class ServerState: Sendable {
     public let config: ServerConfig
     public let options: OptionStore
-    public let catalog: ModelCatalog
+    public let catalog: ModelFiles
     public let queue: JobQueue
     public let scripts: ScriptRegistry
     public let logger: Logger
@@ -52,13 +52,16 @@ public final class ServerState: Sendable {
     /// Called by `/server-stop` and `/server-kill` (the executable ends the process).
     let stopServer: @Sendable (_ exitCode: Int32) -> Void
 
+    /// `files` defaults to a fresh listing of `config.modelsDir`; pass the one the generator looks LoRAs and VAEs
+    /// up in so both see the same files.
     public init(config: ServerConfig, logger: Logger, scripts: ScriptRegistry = ScriptRegistry(),
-                generator: (any ImageGenerator)? = nil, stopServer: @escaping @Sendable (Int32) -> Void = { _ in }) {
+                files: ModelFiles? = nil, generator: (any ImageGenerator)? = nil,
+                stopServer: @escaping @Sendable (Int32) -> Void = { _ in }) {
         self.generator = generator
         self.config = config
         self.logger = logger
         self.options = OptionStore(dataDir: config.dataDir, logger: logger)
-        self.catalog = ModelCatalog(modelsDir: config.modelsDir, dataDir: config.dataDir, logger: logger)
+        self.catalog = files ?? ModelFiles(modelsDir: config.modelsDir, dataDir: config.dataDir, logger: logger)
         self.queue = JobQueue()
         self.scripts = scripts
         self.loaded = ActiveCheckpoint()

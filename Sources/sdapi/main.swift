@@ -59,8 +59,11 @@ struct SDAPI: AsyncParsableCommand {
             }
         }
 
-        let engine = Engine(makeText: CLIPPromptEncoder.factory, makeNoise: ImageNoise.factory)
-        let state = ServerState(config: config, logger: logger, generator: engine, stopServer: { code in
+        let files = ModelFiles(modelsDir: config.modelsDir, dataDir: config.dataDir, logger: logger)
+        let engine = Engine(makeText: CLIPPromptEncoder.factory, makeNoise: ImageNoise.factory, library: files)
+        let jobLogger = Logger(label: "sdapi.job")
+        engine.warn = { jobLogger.warning("\($0)") }
+        let state = ServerState(config: config, logger: logger, files: files, generator: engine, stopServer: { code in
             logger.notice("stopping (exit \(code))")
             Foundation.exit(code)
         })

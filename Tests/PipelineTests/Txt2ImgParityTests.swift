@@ -14,34 +14,57 @@ import Sampling
         let name, prompt, negative_prompt, sampler_name, scheduler: String
         let steps, seed, width, height, batch_size: Int
         let cfg_scale: Double
+        /// LoRA name → file (relative to the package root) for cases whose prompt has `<lora:…>` tags.
+        let loras: [String: String]?
+    }
+
+    /// LoRAs from the fixture folder, by the names the cases use.
+    struct FixtureLibrary: ModelLibrary {
+        let loras: [String: String]
+        func lora(named name: String) -> LoraFileInfo? {
+            loras[name].map {
+                LoraFileInfo(name: name, alias: name, path: Fixtures.packageRoot.appendingPathComponent($0).path,
+                             shortHash: nil)
+            }
+        }
+        func vae(named name: String) -> VAEFileInfo? { nil }
+        func vae(nearCheckpoint checkpoint: CheckpointInfo) -> VAEFileInfo? { nil }
     }
 
     static func tinyModel() throws -> LoadedModel {
         let path = Fixtures.packageRoot.appendingPathComponent(
             "Models/Stable-diffusion/sdapi-random-test-tiny-sd15.safetensors").path
-        let root = WeightReader(try openCheckpoint(path: path))
+        let file = try openCheckpoint(path: path)
+        let root = WeightReader(file)
         let info = CheckpointInfo(filename: path, modelsFolder: Fixtures.packageRoot.path, legacyHash: "00000000",
                                   sha256: nil)
         return LoadedModel(info: info, unet: try UNetModel(root["model"]["diffusion_model"]),
                            vae: try AutoencoderKL(root["first_stage_model"]),
                            schedule: try Engine.schedule(from: root),
-                           text: try CLIPPromptEncoder(root["cond_stage_model"]["transformer"]["text_model"]))
+                           text: try CLIPPromptEncoder(root["cond_stage_model"]["transformer"]["text_model"]),
+                           source: file)
     }
 
     @Test func latentsMatchTheReference() throws {
         let model = try Self.tinyModel()
         let cases = try Fixtures.json("txt2img/cases.json", as: [Case].self)
-        let txt2img = Txt2Img(model: model, progress: ProgressTracker(), makeNoise: ImageNoise.factory)
         for c in cases {
+            var txt2img = Txt2Img(model: model, progress: ProgressTracker(), makeNoise: ImageNoise.factory)
+            if let loras = c.loras {
+                let engine = Engine(makeText: CLIPPromptEncoder.factory, makeNoise: ImageNoise.factory,
+                                    library: FixtureLibrary(loras: loras))
+                txt2img.activate = { try engine.activate($0, on: model) }
+                #expect(try engine.activate([c.prompt], on: model).model !== model, "\(c.name): LoRA not merged")
+            }
             let request = GenerationRequest(prompt: c.prompt, negativePrompt: c.negative_prompt, seed: Int64(c.seed),
                                             samplerName: c.sampler_name, scheduler: c.scheduler, steps: c.steps,
                                             cfgScale: c.cfg_scale, width: c.width, height: c.height,
                                             batchSize: c.batch_size, noiseSource: .cpu)
             let (sampler, scheduler) = SamplerRegistry.resolve(sampler: c.sampler_name, scheduler: c.scheduler)
             let seeds = (0..<c.batch_size).map { Int64(c.seed + $0) }
-            let (latent, _) = try txt2img.sampleBatch(request, sampler: sampler, scheduler: scheduler, seeds: seeds,
+            let latent = try txt2img.sampleBatch(request, sampler: sampler, scheduler: scheduler, seeds: seeds,
                                                       subseeds: seeds, prompts: Array(repeating: c.prompt, count: c.batch_size),
-                                                      negatives: Array(repeating: c.negative_prompt, count: c.batch_size))
+                                                      negatives: Array(repeating: c.negative_prompt, count: c.batch_size)).samples
             let file = try Fixtures.safetensors("txt2img/\(c.name).safetensors")
             let closeness = Closeness(latent, try file.tensor("latent"))
             #expect(closeness.maxAbs <= 1e-3, "\(c.name): \(closeness)")

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import ModelIO
 import Testing
 import TestSupport
 @testable import WebAPI
@@ -146,6 +147,6 @@ import TestSupport
     static func sha(_ s: String) -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("sha-\(UUID().uuidString)").path
         FileManager.default.createFile(atPath: path, contents: Data(s.utf8))
-        return ModelCatalog.sha256(ofFile: path) ?? ""
+        return (try? ModelHashes.sha256(file: path)) ?? ""
     }
 }

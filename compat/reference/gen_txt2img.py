@@ -11,16 +11,28 @@ restated, with its A1111 source:
 - x = noise · sigmas[0] and the sigma schedules: sd_samplers_kdiffusion.py KDiffusionSampler.sample/get_sigmas
 - prompts without emphasis or scheduling: BOS + tokens + EOS, padded with EOS to 77 (sd_hijack_clip.py)
 - decode: first_stage_model.decode(latent / 0.18215), clamp((x + 1) / 2, 0, 1)
+- extra-network tags: every `<name:args>` (regex `<(\w+):([^>]+)>`) is cut out of the (positive) prompt text,
+  which is otherwise left as it is (modules/extra_networks.py parse_prompt, called by processing.py
+  parse_extra_network_prompts on the prompts only); a `<lora:NAME:TE:UNET>` tag merges the LoRA file listed
+  under the case's "loras" into the UNet and CLIP weights before sampling, with gen_lora.py's restatement of
+  A1111's extensions-builtin/Lora (networks.py network_apply_weights, CPU / float32 path)
 
-Writes fixtures/txt2img/cases.json (the requests) and fixtures/txt2img/<case>.safetensors (`latent` before
-decoding [B, 4, h, w], `image` [B, 3, H, W] in [0, 1]).
+Writes fixtures/txt2img/cases.json (the requests; a case with LoRA tags also has "loras": {name: path of the
+file, relative to the repository}: what the Lora folder holds under that name) and
+fixtures/txt2img/<case>.safetensors (`latent` before decoding [B, 4, h, w], `image` [B, 3, H, W] in [0, 1]).
+The LoRA file is read as committed (gen_lora.py, which make_fixtures.sh runs first, writes it).
 """
+import copy
+import re
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 from transformers import CLIPTokenizer
 
-from common import save_tensors, write_json
+import gen_lora
+import sd_layout
+from common import REPO_ROOT, save_tensors, write_json
 from kdiffusion import external, sampling
 from sd_layout import tiny_sd1
 
@@ -34,7 +46,59 @@ CASES = [
     {"name": "euler", "prompt": "city skyline at night", "negative_prompt": "fog", "sampler_name": "Euler",
      "scheduler": "Automatic", "steps": 5, "cfg_scale": 3.0, "seed": 4294967294, "width": 128, "height": 64,
      "batch_size": 1},
+    {"name": "euler_lora", "prompt": "a red fox in the snow <lora:tiny_lora:0.7:1.3>", "negative_prompt": "",
+     "sampler_name": "Euler", "scheduler": "Automatic", "steps": 6, "cfg_scale": 6.0, "seed": 7, "width": 64,
+     "height": 64, "batch_size": 1, "loras": {"tiny_lora": "fixtures/lora/tiny_lora.safetensors"}},
 ]
+
+RE_EXTRA_NET = re.compile(r"<(\w+):([^>]+)>")
+
+
+def parse_prompt(prompt: str):
+    """(prompt without extra-network tags, [(network type, [args])]). Matches: modules/extra_networks.py parse_prompt."""
+    found = []
+
+    def cut(m):
+        found.append((m.group(1), m.group(2).split(":")))
+        return ""
+
+    return RE_EXTRA_NET.sub(cut, prompt), found
+
+
+def with_loras(model, case):
+    """The model with the case's <lora:...> tags merged into its UNet and text-encoder weights (a copy).
+
+    The patched ldm weights come from gen_lora.patched_weights (A1111's CPU merge, restated there); they are
+    written into the diffusers UNet / transformers CLIP through sd_layout's key mapping, then the modules'
+    ldm state dict is rebuilt and compared with the patched one.
+    """
+    _, tags = parse_prompt(case["prompt"])
+    loras = [gen_lora.parse_lora_tag(args) for kind, args in tags if kind == "lora"]
+    if not loras:
+        return model
+    model = copy.deepcopy(model)
+    state = dict(model.state_dict)
+    for name, te, unet in loras:
+        lora = load_file(str(REPO_ROOT / case["loras"][name]))
+        state.update(gen_lora.patched_weights(lora, state, te, unet))
+    model.state_dict = state
+    unet_keys = {sd_layout.UNET_PREFIX + sd_layout.unet_key_to_ldm(k, model.config.unet): k for k in model.unet.state_dict()}
+    unet_params = dict(model.unet.named_parameters())
+    clip_params = dict(model.text_encoder.named_parameters())
+    with torch.no_grad():
+        for key, value in state.items():
+            if key in unet_keys:
+                param = unet_params[unet_keys[key]]
+            elif key.startswith(sd_layout.CLIP_PREFIX) and key[len(sd_layout.CLIP_PREFIX):] in clip_params:
+                param = clip_params[key[len(sd_layout.CLIP_PREFIX):]]
+            else:
+                continue
+            param.copy_(value.reshape(param.shape))
+    rebuilt = sd_layout.ldm_state_dict(model.config, model.text_encoder, model.unet, model.vae)
+    for key, value in state.items():
+        if not torch.equal(rebuilt[key], value):
+            raise AssertionError(f"{key}: the modules do not hold the patched weight")
+    return model
 
 
 def tokenizer() -> CLIPTokenizer:
@@ -78,8 +142,8 @@ def run(case, model, tok):
     b, h, w = case["batch_size"], case["height"] // 8, case["width"] // 8
     alphas = model.state_dict["alphas_cumprod"].float()
     denoiser = EpsUNet(model.unet, alphas)
-    cond = encode(model, tok, case["prompt"]).expand(b, -1, -1)
-    uncond = encode(model, tok, case["negative_prompt"]).expand(b, -1, -1)
+    cond = encode(model, tok, parse_prompt(case["prompt"])[0]).expand(b, -1, -1)
+    uncond = encode(model, tok, case["negative_prompt"]).expand(b, -1, -1)  # A1111 parses tags in prompts only
     scale = case["cfg_scale"]
 
     def cfg(x, sigma, **_):
@@ -115,7 +179,7 @@ def run(case, model, tok):
 def main() -> None:
     model, tok = tiny_sd1(), tokenizer()
     for case in CASES:
-        latent, image = run(case, model, tok)
+        latent, image = run(case, with_loras(model, case), tok)
         save_tensors("txt2img", f"{case['name']}.safetensors", {"latent": latent, "image": image})
     write_json("txt2img", "cases.json", CASES)
 
