@@ -80,7 +80,9 @@ public final class Engine: @unchecked Sendable {
         var result = try txt2img.run(request)
         result.vaeName = vaeFile?.name
         result.vaeShortHash = vaeFile?.shortHash
-        for hook in request.hooks { result.extraParameters += hook.infotextParameters() }
+        for hook in request.hooks {
+            result.extraParameters += hook.infotextParameters().map { ($0.key, InfotextValue.string($0.value)) }
+        }
         return result
     }
 

@@ -8,8 +8,9 @@ public enum NoiseSourceKind: String, Sendable, CaseIterable, Codable {
 
 /// How the first pass is upscaled before a hires-fix second pass.
 public struct HiresFix: Sendable, Equatable {
-    /// Upscaler name as A1111 lists it (`Latent`, `Latent (nearest)`, … or an image upscaler).
-    public var upscaler: String
+    /// Upscaler name as A1111 lists it (`Latent`, `Latent (nearest)`, … or an image upscaler); nil = the
+    /// default ("Latent"), and then the infotext has no `Hires upscaler`.
+    public var upscaler: String?
     public var scale: Double
     /// Explicit target size; 0 means "use `scale`".
     public var resizeX: Int
@@ -24,7 +25,7 @@ public struct HiresFix: Sendable, Equatable {
     public var samplerName: String?
     public var scheduler: String?
 
-    public init(upscaler: String = "Latent", scale: Double = 2, resizeX: Int = 0, resizeY: Int = 0,
+    public init(upscaler: String? = nil, scale: Double = 2, resizeX: Int = 0, resizeY: Int = 0,
                 secondPassSteps: Int = 0, denoisingStrength: Double = 0.7, prompt: String = "",
                 negativePrompt: String = "", samplerName: String? = nil, scheduler: String? = nil) {
         self.upscaler = upscaler
@@ -170,8 +171,9 @@ public struct GenerationResult: Sendable {
     public var vaeShortHash: String?
     /// `name: addnet-hash` pairs for LoRAs that were applied, in prompt order.
     public var loraHashes: [(name: String, hash: String)]
-    /// Extra infotext keys from hooks, in order (key, value).
-    public var extraParameters: [(key: String, value: String)]
+    /// A1111's `extra_generation_params` in insertion order: hires-fix keys, `Lora hashes`, schedule keys,
+    /// then the hooks' keys.
+    public var extraParameters: [(key: String, value: InfotextValue)]
     /// True when the job was interrupted (the images are what was made so far).
     public var interrupted: Bool
     /// Wall-clock seconds spent generating.
@@ -180,7 +182,7 @@ public struct GenerationResult: Sendable {
     public init(images: [RGBImage], allPrompts: [String], allNegativePrompts: [String], allSeeds: [Int64],
                 allSubseeds: [Int64], request: GenerationRequest, scheduleLabel: String, modelName: String,
                 modelShortHash: String?, vaeName: String? = nil, vaeShortHash: String? = nil,
-                loraHashes: [(name: String, hash: String)] = [], extraParameters: [(key: String, value: String)] = [],
+                loraHashes: [(name: String, hash: String)] = [], extraParameters: [(key: String, value: InfotextValue)] = [],
                 interrupted: Bool = false, seconds: Double = 0) {
         self.images = images
         self.allPrompts = allPrompts

@@ -105,6 +105,7 @@ public struct Txt2Img {
 
         var images = [RGBImage]()
         var scheduleInfo = [(key: String, value: String)]()
+        var hiresScheduleLabel: String?
         var loraHashes = [(name: String, hash: String)]()
         var interrupted = false
         for n in 0..<request.nIter {
@@ -116,7 +117,10 @@ public struct Txt2Img {
             let batch = try sampleBatch(request, sampler: sampler, scheduler: scheduler, seeds: seeds,
                                         subseeds: subseeds, prompts: Array(allPrompts[range]),
                                         negatives: Array(allNegative[range]))
-            if n == 0 { scheduleInfo = batch.infotext }
+            if n == 0 {
+                scheduleInfo = batch.infotext
+                hiresScheduleLabel = batch.hiresScheduleLabel
+            }
             loraHashes = batch.loraHashes
             images += ImageConversion.images(fromDecoded: try model.vae.decode(batch.samples))
             if progress.isInterrupted { interrupted = true }
@@ -125,7 +129,10 @@ public struct Txt2Img {
                                 allSeeds: allSeeds, allSubseeds: allSubseeds, request: request,
                                 scheduleLabel: scheduler.label, modelName: model.info.nameForExtra,
                                 modelShortHash: model.info.shorthash, loraHashes: loraHashes,
-                                extraParameters: scheduleInfo, interrupted: interrupted,
+                                extraParameters: Self.extraParameters(request, original: original, loraHashes: loraHashes,
+                                                                      schedule: scheduleInfo,
+                                                                      hiresSchedule: hiresScheduleLabel),
+                                interrupted: interrupted,
                                 seconds: Date().timeIntervalSince(began))
     }
 
@@ -137,6 +144,47 @@ public struct Txt2Img {
         let infotext: [(key: String, value: String)]
         /// `Lora hashes` of the LoRAs both passes applied.
         let loraHashes: [(name: String, hash: String)]
+        /// The hires pass's schedule label when A1111 records it as `Hires schedule type`.
+        var hiresScheduleLabel: String?
+    }
+
+    /// A1111's `extra_generation_params` in the order it fills them: hires-fix keys (StableDiffusionProcessingTxt2Img
+    /// init and calculate_target_resolution), `Lora hashes` (extra networks activation), then what the sampler's
+    /// schedule adds; `Hires schedule type` keeps the slot init reserved for it.
+    /// Matches: modules/processing.py StableDiffusionProcessingTxt2Img.init, calculate_target_resolution;
+    /// extensions-builtin/Lora/extra_networks_lora.py activate; modules/sd_samplers_kdiffusion.py get_sigmas
+    static func extraParameters(_ request: GenerationRequest, original: GenerationRequest,
+                                loraHashes: [(name: String, hash: String)], schedule: [(key: String, value: String)],
+                                hiresSchedule: String?) -> [(key: String, value: InfotextValue)] {
+        var out = [(key: String, value: InfotextValue)]()
+        func set(_ key: String, _ value: InfotextValue) {
+            if let i = out.firstIndex(where: { $0.key == key }) { out[i].value = value } else { out.append((key, value)) }
+        }
+        var hiresScheduleSlot: Int?
+        if let hires = request.hires {
+            set("Denoising strength", .float(hires.denoisingStrength))
+            if let name = original.hires?.samplerName, name != original.samplerName { set("Hires sampler", .string(name)) }
+            if !hires.prompt.isEmpty, hires.prompt != request.prompt { set("Hires prompt", .string(hires.prompt)) }
+            if !hires.negativePrompt.isEmpty, hires.negativePrompt != request.negativePrompt {
+                set("Hires negative prompt", .string(hires.negativePrompt))
+            }
+            hiresScheduleSlot = out.count
+            if hires.resizeX == 0 && hires.resizeY == 0 {
+                set("Hires upscale", .float(hires.scale))
+            } else {
+                set("Hires resize", .string("\(hires.resizeX)x\(hires.resizeY)"))
+            }
+            if hires.secondPassSteps > 0 { set("Hires steps", .int(Int64(hires.secondPassSteps))) }
+            if let upscaler = hires.upscaler { set("Hires upscaler", .string(upscaler)) }
+        }
+        if !loraHashes.isEmpty {
+            set("Lora hashes", .string(loraHashes.map { "\($0.name): \($0.hash)" }.joined(separator: ", ")))
+        }
+        for (key, value) in schedule { set(key, .string(value)) }
+        if let hiresSchedule, let slot = hiresScheduleSlot {
+            out.insert(("Hires schedule type", .string(hiresSchedule)), at: slot)
+        }
+        return out
     }
 
     /// One batch through the first pass (and the hires pass when asked).
@@ -174,10 +222,17 @@ public struct Txt2Img {
                     loraHashes.append(entry)
                 }
             }
-            samples = try hiresPass(samples, hires: hires, model: hrActive.model, request: request, sampler: sampler,
-                                    scheduler: scheduler, seeds: seeds, subseeds: subseeds, prompts: hrPrompts,
-                                    negatives: negatives)
+            let hr = try hiresPass(samples, hires: hires, model: hrActive.model, request: request, sampler: sampler,
+                                   scheduler: scheduler, seeds: seeds, subseeds: subseeds, prompts: hrPrompts,
+                                   negatives: negatives)
+            samples = hr.samples
             progress.update { $0.jobNo += 1 }
+            // A1111 records the hires pass's schedule when it differs from the first pass's recorded one.
+            let first = plan.infotext.first { $0.key == "Schedule type" }?.value
+            if let label = hr.scheduleLabel, label != first {
+                return BatchOutput(samples: samples, infotext: plan.infotext, loraHashes: loraHashes,
+                                   hiresScheduleLabel: label)
+            }
         }
         return BatchOutput(samples: samples, infotext: plan.infotext, loraHashes: loraHashes)
     }
@@ -186,10 +241,12 @@ public struct Txt2Img {
     /// Matches: modules/processing.py StableDiffusionProcessingTxt2Img.sample_hr_pass (latent upscalers)
     func hiresPass(_ samples: Tensor, hires: HiresFix, model: LoadedModel, request: GenerationRequest,
                    sampler: SamplerInfo, scheduler: ScheduleType, seeds: [Int64], subseeds: [Int64],
-                   prompts hrPrompts: [String], negatives: [String]) throws -> Tensor {
-        guard let mode = LatentUpscaleMode(rawValue: hires.upscaler) else {
+                   prompts hrPrompts: [String], negatives: [String])
+        throws -> (samples: Tensor, scheduleLabel: String?) {
+        let upscaler = hires.upscaler ?? "Latent"
+        guard let mode = LatentUpscaleMode(rawValue: upscaler) else {
             throw GenerationError.invalidValue(field: "hr_upscaler",
-                message: "unknown upscaler '\(hires.upscaler)'; accepted: "
+                message: "unknown upscaler '\(upscaler)'; accepted: "
                     + LatentUpscaleMode.allCases.map(\.rawValue).joined(separator: ", "))
         }
         let target = hires.target(width: request.width, height: request.height)
@@ -225,7 +282,8 @@ public struct Txt2Img {
                                                     imageShape: shape, seededNormal: noise.seededNormal),
                               parameters: parameters(request), callback: stepCallback(total: tEnc + 1),
                               guidance: guidance)
-        return try plan.sampleImg2Img(latent: latent, noise: first, tEnc: tEnc, run: run)
+        return (try plan.sampleImg2Img(latent: latent, noise: first, tEnc: tEnc, run: run),
+                plan.infotext.first { $0.key == "Schedule type" }?.value)
     }
 
     /// For inpainting checkpoints, A1111 conditions txt2img on a fully masked grey image: mask channel of ones

@@ -69,7 +69,7 @@ enum GenerationMapping {
         g.etaNoiseSeedDelta = options.int("eta_noise_seed_delta")
         if req.bool("enable_hr") == true {
             g.hires = HiresFix(
-                upscaler: req.string("hr_upscaler") ?? "Latent", scale: req.double("hr_scale") ?? 2,
+                upscaler: req.string("hr_upscaler"), scale: req.double("hr_scale") ?? 2,
                 resizeX: Int(req.int("hr_resize_x") ?? 0), resizeY: Int(req.int("hr_resize_y") ?? 0),
                 secondPassSteps: Int(req.int("hr_second_pass_steps") ?? 0),
                 denoisingStrength: req.double("denoising_strength") ?? 0.7,

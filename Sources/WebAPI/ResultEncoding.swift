@@ -40,14 +40,9 @@ enum ResultEncoding {
         if Infotext.samplerUsesENSD(sampler: g.samplerName, eta: eta, ensd: g.etaNoiseSeedDelta) {
             f.ensd = g.etaNoiseSeedDelta
         }
-        f.extra = result.extraParameters.map { ($0.key, InfotextValue.string($0.value)) }
-        if !result.loraHashes.isEmpty, options.value("lora_add_hashes_to_infotext") != .bool(false) {
-            let text = result.loraHashes.map { "\($0.name): \($0.hash)" }.joined(separator: ", ")
-            if let k = f.extra.firstIndex(where: { $0.key == "Lora hashes" }) {
-                f.extra[k].value = .string(text)
-            } else {
-                f.extra.append(("Lora hashes", .string(text)))
-            }
+        f.extra = result.extraParameters
+        if options.value("lora_add_hashes_to_infotext") == .bool(false) {
+            f.extra.removeAll { $0.key == "Lora hashes" }
         }
         return f
     }
