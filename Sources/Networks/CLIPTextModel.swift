@@ -82,8 +82,13 @@ public struct CLIPTextModel: Sendable {
     /// `clipSkip` = 1 returns the final-normed last layer (`last_hidden_state`); N > 1 returns
     /// `final_layer_norm(hidden_states[-N])`, i.e. the output after `depth + 1 - N` layers (at least none) —
     /// A1111's `CLIP_stop_at_last_layers`.
-    /// Matches: modules/sd_hijack_clip.py FrozenCLIPEmbedderWithCustomWords.encode_with_transformers
-    public func callAsFunction(_ ids: [[Int]], clipSkip: Int = 1) throws -> Tensor {
+    ///
+    /// `replacements[b]` puts vectors (`[n, C]`, textual-inversion embeddings) in place of the token embeddings of
+    /// row `b` from slot `start` on (cut at the row's end); position embeddings are added to them as to tokens.
+    /// Matches: modules/sd_hijack_clip.py FrozenCLIPEmbedderWithCustomWords.encode_with_transformers;
+    /// modules/sd_hijack.py EmbeddingsWithFixes.forward
+    public func callAsFunction(_ ids: [[Int]], replacements: [[(start: Int, vectors: Tensor)]] = [],
+                               clipSkip: Int = 1) throws -> Tensor {
         guard let t = ids.first?.count, ids.allSatisfy({ $0.count == t }), t <= contextLength else {
             throw TensorError.invalid("CLIP input rows must share one length ≤ \(contextLength)")
         }
@@ -91,7 +96,7 @@ public struct CLIPTextModel: Sendable {
         let run = max(0, layers.count + 1 - max(1, clipSkip))
         var rows = [Tensor]()
         rows.reserveCapacity(b)
-        for row in ids {
+        for (r, row) in ids.enumerated() {
             var x = Tensor(zeros: [t, c])   // [T, C]
             try x.withUnsafeMutableBufferPointer { xb in
                 try tokenEmbedding.withUnsafeBufferPointer { eb in
@@ -102,6 +107,18 @@ public struct CLIPTextModel: Sendable {
                             }
                             let p = positionIds[i]
                             for j in 0..<c { xb[i * c + j] = eb[id * c + j] + pb[p * c + j] }
+                        }
+                        for (start, vectors) in r < replacements.count ? replacements[r] : [] {
+                            guard vectors.rank == 2, vectors.shape[1] == c, start >= 0 else {
+                                throw TensorError.invalid("embedding vectors \(vectors.shape) do not fit CLIP width \(c)")
+                            }
+                            let n = min(vectors.shape[0], t - start)
+                            vectors.withUnsafeBufferPointer { vb in
+                                for i in 0..<max(0, n) {
+                                    let p = positionIds[start + i]
+                                    for j in 0..<c { xb[(start + i) * c + j] = vb[i * c + j] + pb[p * c + j] }
+                                }
+                            }
                         }
                     }
                 }

@@ -18,6 +18,8 @@ public struct ScheduledConditioning: Sendable {
 /// A prompt (or one `AND` part) over the whole run: its encodings in step order.
 public struct PromptSchedule: Sendable {
     public var entries: [ScheduledConditioning]
+    /// Textual-inversion embeddings the prompt used (for `TI hashes`), in first-use order.
+    public var embeddings: [String] = []
 
     public init(_ entries: [ScheduledConditioning]) {
         precondition(!entries.isEmpty, "a prompt schedule needs at least one encoding")

@@ -75,8 +75,9 @@ public final class Engine: @unchecked Sendable {
         let vaeFile = resolveVAE(request.vae, checkpoint: model.info)
         if let vaeFile { model = model.replacingVAE(try loadVAE(vaeFile)) }
         let base = model
+        let embeddings = library.embeddings(width: base.text.width)
         var txt2img = Txt2Img(model: base, progress: progress, makeNoise: makeNoise)
-        txt2img.activate = { [self] prompts in try activate(prompts, on: base) }
+        txt2img.activate = { [self] prompts in try activate(prompts, on: base, embeddings: embeddings) }
         var result = try txt2img.run(request)
         result.vaeName = vaeFile?.name
         result.vaeShortHash = vaeFile?.shortHash
@@ -86,14 +87,20 @@ public final class Engine: @unchecked Sendable {
         return result
     }
 
-    /// The networks for one pass: the `<lora:…>` tags of the batch's prompts merged into the model.
-    func activate(_ prompts: [String], on base: LoadedModel) throws -> ActiveNetworks {
+    /// The networks for one pass: the `<lora:…>` tags of the batch's prompts merged into the model, and the text
+    /// encoder recognising the loaded textual-inversion embeddings.
+    func activate(_ prompts: [String], on base: LoadedModel,
+                  embeddings: EmbeddingDatabase = EmbeddingDatabase()) throws -> ActiveNetworks {
         let (selected, missing, malformed) = LoraTags.select(prompts: prompts, library: library)
         if let malformed {
             warn("LoRA tag <\(malformed.kind):\(malformed.items.joined(separator: ":"))> has a multiplier that is not a number; no LoRA applied (as A1111)")
         }
         if !missing.isEmpty { warn("Lora not found: \(missing.joined(separator: ", "))") }
-        return ActiveNetworks(model: try loras.model(base, with: selected), loraHashes: LoraTags.hashes(selected))
+        let merged = try loras.model(base, with: selected)
+        let model = embeddings.loaded.isEmpty ? merged : merged.replacingText(merged.text.using(embeddings))
+        var hashes = [String: String]()
+        for e in embeddings.loaded { hashes[e.name] = e.shortHash }
+        return ActiveNetworks(model: model, loraHashes: LoraTags.hashes(selected), embeddingHashes: hashes)
     }
 
     /// The VAE file `sd_vae` selects: "None" → the checkpoint's own; "Automatic" (nil) → one named after the

@@ -18,10 +18,30 @@ public struct LoraSelection: Sendable, Equatable {
 public struct ActiveNetworks: @unchecked Sendable {
     public let model: LoadedModel
     public let loraHashes: [(name: String, hash: String)]
+    /// 12-hex hashes of the textual-inversion embeddings the model's text encoder knows, by name.
+    public let embeddingHashes: [String: String]
 
-    public init(model: LoadedModel, loraHashes: [(name: String, hash: String)] = []) {
+    public init(model: LoadedModel, loraHashes: [(name: String, hash: String)] = [],
+                embeddingHashes: [String: String] = [:]) {
         self.model = model
         self.loraHashes = loraHashes
+        self.embeddingHashes = embeddingHashes
+    }
+
+    /// `TI hashes` after text-encoder calls that used `calls[i]` embeddings, in call order: each call writes its
+    /// own entries followed by what was there (so the last call's come first), names without `:` and `,`.
+    /// Matches: modules/sd_hijack_clip.py TextConditionalModel.forward (TI hashes)
+    public func tiHashes(calls: [[String]]) -> String? {
+        var text: String?
+        for names in calls {
+            var entries = names.compactMap { name in
+                embeddingHashes[name].map { "\(name.filter { $0 != ":" && $0 != "," }): \($0)" }
+            }
+            guard !entries.isEmpty else { continue }
+            if let text { entries.append(text) }
+            text = entries.joined(separator: ", ")
+        }
+        return text
     }
 }
 

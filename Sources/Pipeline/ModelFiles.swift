@@ -23,6 +23,7 @@ public final class ModelFiles: ModelLibrary, @unchecked Sendable {
     private var vaeList: [(name: String, path: String)] = []
     private var loraList: [Lora] = []
     private var embeddingFiles: [String] = []
+    private var embeddingCache: [String: (mtime: Double, embedding: TextualInversionEmbedding?)] = [:]
     private var hypernetworkFiles: [String] = []
 
     public static let checkpointExtensions: Set<String> = ["safetensors", "ckpt"]
@@ -101,6 +102,7 @@ public final class ModelFiles: ModelLibrary, @unchecked Sendable {
     public var vaes: [(name: String, path: String)] { lock.lock(); defer { lock.unlock() }; return vaeList }
     public var loras: [Lora] { lock.lock(); defer { lock.unlock() }; return loraList }
     public var hypernetworks: [String] { lock.lock(); defer { lock.unlock() }; return hypernetworkFiles }
+    public var embeddingPaths: [String] { lock.lock(); defer { lock.unlock() }; return embeddingFiles }
 
     /// Finds a checkpoint by any alias A1111 accepts (title, name, stem, model_name, short/legacy/full hash).
     /// Only names from the listing match, so `../` or absolute paths never reach the file system.
@@ -158,6 +160,50 @@ public final class ModelFiles: ModelLibrary, @unchecked Sendable {
         let stem = (checkpoint.filename as NSString).lastPathComponent.split(separator: ".", omittingEmptySubsequences: false)
             .dropLast().joined(separator: ".")
         return vaes.first { $0.name.hasPrefix(stem) }.map(vaeInfo)
+    }
+
+    /// Every embedding file read once per modification (empty files skipped, unreadable ones logged), hashed
+    /// through the cache as `textual_inversion/<name>`.
+    /// Matches: modules/textual_inversion/textual_inversion.py EmbeddingDatabase.load_from_dir, load_from_file
+    public func embeddings(width: Int) -> EmbeddingDatabase {
+        var found = [TextualInversionEmbedding]()
+        for path in embeddingPaths {
+            let mtime = (try? MappedFile.modificationTime(path: path)) ?? 0
+            lock.lock()
+            let cached = embeddingCache[path]
+            lock.unlock()
+            if let cached, cached.mtime == mtime {
+                if let e = cached.embedding { found.append(e) }
+                continue
+            }
+            var embedding: TextualInversionEmbedding?
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+            if size > 0 {
+                do {
+                    var e = try TextualInversionEmbedding(path: path)
+                    e.shortHash = (try? hash(title: "textual_inversion/\(e.name)", file: path, kind: .sha256))
+                        .map { String($0.prefix(12)) }
+                    embedding = e
+                } catch {
+                    logger.error("Error loading embedding \((path as NSString).lastPathComponent): \(error)")
+                }
+            }
+            lock.lock()
+            embeddingCache[path] = (mtime, embedding)
+            lock.unlock()
+            if let embedding { found.append(embedding) }
+        }
+        return EmbeddingDatabase(found, width: width)
+    }
+
+    /// The text encoder width of a checkpoint from its token-embedding shape (768 for SD1), read from the file's
+    /// index without loading weights; nil when the file is unreadable or holds no SD1 text encoder.
+    public func textEncoderWidth(of checkpoint: CheckpointInfo) -> Int? {
+        let key = "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight"
+        guard let shape = (try? openCheckpoint(path: checkpoint.filename))?.shape(of: key), shape.count == 2 else {
+            return nil
+        }
+        return shape[1]
     }
 
     private func vaeInfo(_ entry: (name: String, path: String)) -> VAEFileInfo {

@@ -46,6 +46,8 @@ public protocol ModelLibrary: Sendable {
     /// For `sd_vae` "Automatic": the first VAE whose file name starts with the checkpoint's stem.
     /// Matches: modules/sd_vae.py find_vae_near_checkpoint
     func vae(nearCheckpoint checkpoint: CheckpointInfo) -> VAEFileInfo?
+    /// The textual-inversion embeddings of the embeddings folder for a text encoder of `width`.
+    func embeddings(width: Int) -> EmbeddingDatabase
 }
 
 /// A library with nothing in it (jobs use the checkpoint alone).
@@ -54,4 +56,5 @@ public struct EmptyModelLibrary: ModelLibrary {
     public func lora(named name: String) -> LoraFileInfo? { nil }
     public func vae(named name: String) -> VAEFileInfo? { nil }
     public func vae(nearCheckpoint checkpoint: CheckpointInfo) -> VAEFileInfo? { nil }
+    public func embeddings(width: Int) -> EmbeddingDatabase { EmbeddingDatabase() }
 }

@@ -22,6 +22,8 @@ public final class CLIPPromptEncoder: PromptEncoder, @unchecked Sendable {
     public let model: CLIPTextModel
     public let chunker: PromptChunker
     public let emphasis: EmphasisMode
+    /// Textual-inversion vectors by name (those `chunker.embeddings` recognises).
+    public let embeddingVectors: [String: Tensor]
 
     /// Builds the encoder from weights scoped at `cond_stage_model.transformer.text_model`, with the bundled
     /// tokenizer; fails when any key there is left unread.
@@ -34,6 +36,25 @@ public final class CLIPPromptEncoder: PromptEncoder, @unchecked Sendable {
         chunker = PromptChunker(tokenizer: try CLIPTokenizer.shared(), commaBacktrack: commaBacktrack,
                                 parseEmphasis: emphasis != .none)
         self.emphasis = emphasis
+        embeddingVectors = [:]
+    }
+
+    private init(model: CLIPTextModel, chunker: PromptChunker, emphasis: EmphasisMode, embeddings: [String: Tensor]) {
+        self.model = model
+        self.chunker = chunker
+        self.emphasis = emphasis
+        embeddingVectors = embeddings
+    }
+
+    public var width: Int { model.width }
+
+    public func using(_ embeddings: EmbeddingDatabase) -> any PromptEncoder {
+        var chunker = self.chunker
+        let usable = embeddings.loaded.filter { $0.shape == model.width }
+        chunker.embeddings = usable.isEmpty ? nil
+            : EmbeddingLookup(usable.map { ($0.name, $0.vectorCount) }, tokenizer: chunker.tokenizer)
+        return CLIPPromptEncoder(model: model, chunker: chunker, emphasis: emphasis,
+                                 embeddings: Dictionary(usable.map { ($0.name, $0.vectors) }, uniquingKeysWith: { a, _ in a }))
     }
 
     /// The factory the Engine uses for SD1 checkpoints.
@@ -62,10 +83,11 @@ public final class CLIPPromptEncoder: PromptEncoder, @unchecked Sendable {
         return try prompts.map { prompt in
             if let hit = cache[prompt] { return hit }
             let entries = PromptScheduling.schedule(prompt, steps: steps, hiresSteps: hiresSteps)
-            let conds = try encode(entries.map(\.text), clipSkip: clipSkip)
-            let schedule = PromptSchedule(zip(entries, conds).map {
+            let (conds, used) = try encodeRecordingEmbeddings(entries.map(\.text), clipSkip: clipSkip)
+            var schedule = PromptSchedule(zip(entries, conds).map {
                 ScheduledConditioning(endAtStep: $0.endAtStep, cond: $1)
             })
+            schedule.embeddings = used
             cache[prompt] = schedule
             return schedule
         }
@@ -75,6 +97,13 @@ public final class CLIPPromptEncoder: PromptEncoder, @unchecked Sendable {
     /// empty chunks), and emphasis is normalised per chunk position over the whole batch. Each result is
     /// `[chunks·77, C]`.
     public func encode(_ texts: [String], clipSkip: Int) throws -> [Tensor] {
+        try encodeRecordingEmbeddings(texts, clipSkip: clipSkip).conds
+    }
+
+    /// `encode`, and the textual-inversion embeddings the texts used, in the order A1111 meets them (chunk
+    /// position, then text).
+    /// Matches: modules/sd_hijack_clip.py TextConditionalModel.forward (used_embeddings)
+    func encodeRecordingEmbeddings(_ texts: [String], clipSkip: Int) throws -> (conds: [Tensor], used: [String]) {
         var chunkCache = [String: [PromptChunk]]()
         let batch = try texts.map { text -> [PromptChunk] in
             if let hit = chunkCache[text] { return hit }
@@ -84,24 +113,35 @@ public final class CLIPPromptEncoder: PromptEncoder, @unchecked Sendable {
         }
         let chunkCount = batch.map(\.count).max() ?? 0
         var rows = [[Tensor]](repeating: [], count: texts.count)
+        var used = [String]()
         for i in 0..<chunkCount {
             let chunks = batch.map { i < $0.count ? $0[i] : PromptChunk.empty }
+            for fix in chunks.flatMap(\.fixes) where !used.contains(fix.name) { used.append(fix.name) }
             for (b, z) in try encodeChunks(chunks, clipSkip: clipSkip).enumerated() { rows[b].append(z) }
         }
-        return rows.map { Tensor.concat($0, axis: 0) }
+        return (rows.map { Tensor.concat($0, axis: 0) }, used)
     }
 
     /// One chunk per text through CLIP (identical token rows once), then emphasis over the batch `[B, 77, C]`.
     /// Matches: modules/sd_hijack_clip.py TextConditionalModel.process_tokens; modules/sd_emphasis.py
     func encodeChunks(_ chunks: [PromptChunk], clipSkip: Int) throws -> [Tensor] {
-        var unique = [[Int]](), index = [[Int]: Int](), rowOf = [Int]()
+        var unique = [PromptChunk](), index = [ChunkKey: Int](), rowOf = [Int]()
         for c in chunks {
-            if let i = index[c.tokens] { rowOf.append(i); continue }
-            index[c.tokens] = unique.count
+            let key = ChunkKey(tokens: c.tokens, fixes: c.fixes)
+            if let i = index[key] { rowOf.append(i); continue }
+            index[key] = unique.count
             rowOf.append(unique.count)
-            unique.append(c.tokens)
+            unique.append(c)
         }
-        let z = try model(unique, clipSkip: clipSkip)   // [U, 77, C]
+        let replacements = try unique.map { chunk in
+            try chunk.fixes.map { fix -> (start: Int, vectors: Tensor) in
+                guard let vectors = embeddingVectors[fix.name] else {
+                    throw TensorError.invalid("embedding '\(fix.name)' has no vectors")
+                }
+                return (fix.offset + 1, vectors)
+            }
+        }
+        let z = try model(unique.map(\.tokens), replacements: replacements, clipSkip: clipSkip)   // [U, 77, C]
         let perRow = z.shape[1] * z.shape[2], width = z.shape[2]
         var out = rowOf.map { z.slice(axis: 0, $0..<($0 + 1)).reshaped([z.shape[1], width]) }   // [77, C] each
         guard emphasis == .original || emphasis == .noNorm else { return out }
@@ -119,4 +159,10 @@ public final class CLIPPromptEncoder: PromptEncoder, @unchecked Sendable {
         let ratio = originalMean / newMean
         return out.map { $0 * ratio }
     }
+}
+
+/// Chunks encode alike when their tokens and embedding placements agree.
+private struct ChunkKey: Hashable {
+    let tokens: [Int]
+    let fixes: [PromptChunk.Fix]
 }

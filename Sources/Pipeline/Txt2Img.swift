@@ -1,6 +1,7 @@
 import Foundation
 import Networks
 import Sampling
+import Tokenizer
 
 /// Encodes prompts into A1111 conditioning schedules (text side: parser, tokenizer, CLIP, emphasis, clip skip).
 public protocol PromptEncoder: Sendable {
@@ -10,6 +11,10 @@ public protocol PromptEncoder: Sendable {
     func composable(_ prompts: [String], steps: Int, hiresSteps: Int?, clipSkip: Int) throws -> [ComposablePrompt]
     /// Negative prompts: scheduled, no `AND`.
     func scheduled(_ prompts: [String], steps: Int, hiresSteps: Int?, clipSkip: Int) throws -> [PromptSchedule]
+    /// Width of the conditioning vectors (what textual-inversion embeddings must match).
+    var width: Int { get }
+    /// The same encoder recognising `embeddings` (the loaded ones of a database) in prompts.
+    func using(_ embeddings: EmbeddingDatabase) -> any PromptEncoder
 }
 
 /// A1111's per-image noise for one batch (`ImageRNG`): `next()` gives the initial latent noise first
@@ -46,6 +51,11 @@ public final class LoadedModel: @unchecked Sendable {
 
     /// The same networks decoding (and encoding) with another VAE.
     public func replacingVAE(_ vae: AutoencoderKL) -> LoadedModel {
+        LoadedModel(info: info, unet: unet, vae: vae, schedule: schedule, text: text, source: source)
+    }
+
+    /// The same networks with another text side (e.g. one that knows textual-inversion embeddings).
+    public func replacingText(_ text: any PromptEncoder) -> LoadedModel {
         LoadedModel(info: info, unet: unet, vae: vae, schedule: schedule, text: text, source: source)
     }
 
@@ -106,6 +116,7 @@ public struct Txt2Img {
         var images = [RGBImage]()
         var scheduleInfo = [(key: String, value: String)]()
         var hiresScheduleLabel: String?
+        var tiHashes: String?
         var loraHashes = [(name: String, hash: String)]()
         var interrupted = false
         for n in 0..<request.nIter {
@@ -120,6 +131,7 @@ public struct Txt2Img {
             if n == 0 {
                 scheduleInfo = batch.infotext
                 hiresScheduleLabel = batch.hiresScheduleLabel
+                tiHashes = batch.tiHashes
             }
             loraHashes = batch.loraHashes
             images += ImageConversion.images(fromDecoded: try model.vae.decode(batch.samples))
@@ -130,7 +142,7 @@ public struct Txt2Img {
                                 scheduleLabel: scheduler.label, modelName: model.info.nameForExtra,
                                 modelShortHash: model.info.shorthash, loraHashes: loraHashes,
                                 extraParameters: Self.extraParameters(request, original: original, loraHashes: loraHashes,
-                                                                      schedule: scheduleInfo,
+                                                                      tiHashes: tiHashes, schedule: scheduleInfo,
                                                                       hiresSchedule: hiresScheduleLabel),
                                 interrupted: interrupted,
                                 seconds: Date().timeIntervalSince(began))
@@ -144,17 +156,20 @@ public struct Txt2Img {
         let infotext: [(key: String, value: String)]
         /// `Lora hashes` of the LoRAs both passes applied.
         let loraHashes: [(name: String, hash: String)]
+        /// `TI hashes` of the first pass's prompts.
+        var tiHashes: String?
         /// The hires pass's schedule label when A1111 records it as `Hires schedule type`.
         var hiresScheduleLabel: String?
     }
 
     /// A1111's `extra_generation_params` in the order it fills them: hires-fix keys (StableDiffusionProcessingTxt2Img
-    /// init and calculate_target_resolution), `Lora hashes` (extra networks activation), then what the sampler's
-    /// schedule adds; `Hires schedule type` keeps the slot init reserved for it.
+    /// init and calculate_target_resolution), `Lora hashes` (extra networks activation), `TI hashes` (conditioning),
+    /// then what the sampler's schedule adds; `Hires schedule type` keeps the slot init reserved for it.
     /// Matches: modules/processing.py StableDiffusionProcessingTxt2Img.init, calculate_target_resolution;
     /// extensions-builtin/Lora/extra_networks_lora.py activate; modules/sd_samplers_kdiffusion.py get_sigmas
     static func extraParameters(_ request: GenerationRequest, original: GenerationRequest,
-                                loraHashes: [(name: String, hash: String)], schedule: [(key: String, value: String)],
+                                loraHashes: [(name: String, hash: String)], tiHashes: String? = nil,
+                                schedule: [(key: String, value: String)],
                                 hiresSchedule: String?) -> [(key: String, value: InfotextValue)] {
         var out = [(key: String, value: InfotextValue)]()
         func set(_ key: String, _ value: InfotextValue) {
@@ -180,6 +195,7 @@ public struct Txt2Img {
         if !loraHashes.isEmpty {
             set("Lora hashes", .string(loraHashes.map { "\($0.name): \($0.hash)" }.joined(separator: ", ")))
         }
+        if let tiHashes { set("TI hashes", .string(tiHashes)) }
         for (key, value) in schedule { set(key, .string(value)) }
         if let hiresSchedule, let slot = hiresScheduleSlot {
             out.insert(("Hires schedule type", .string(hiresSchedule)), at: slot)
@@ -200,6 +216,8 @@ public struct Txt2Img {
         let cond = try model.text.composable(prompts, steps: firstPassSteps, hiresSteps: nil, clipSkip: request.clipSkip)
         let uncond = try model.text.scheduled(negatives, steps: firstPassSteps, hiresSteps: nil,
                                               clipSkip: request.clipSkip)
+        let tiHashes = active.tiHashes(calls: Self.encoderCalls(prompts: prompts, cond: cond, negatives: negatives,
+                                                                uncond: uncond))
         let imageCond = try txt2imgImageConditioning(model, batch: seeds.count, height: request.height,
                                                      width: request.width)
         let guidance = CFGDenoiser(model: model.eps(imageConditioning: imageCond), schedule: model.schedule,
@@ -231,10 +249,28 @@ public struct Txt2Img {
             let first = plan.infotext.first { $0.key == "Schedule type" }?.value
             if let label = hr.scheduleLabel, label != first {
                 return BatchOutput(samples: samples, infotext: plan.infotext, loraHashes: loraHashes,
-                                   hiresScheduleLabel: label)
+                                   tiHashes: tiHashes, hiresScheduleLabel: label)
             }
         }
-        return BatchOutput(samples: samples, infotext: plan.infotext, loraHashes: loraHashes)
+        return BatchOutput(samples: samples, infotext: plan.infotext, loraHashes: loraHashes, tiHashes: tiHashes)
+    }
+
+    /// The embeddings each text-encoder call used, in A1111's call order: the unconditional prompts first (one
+    /// call per distinct prompt), then the distinct `AND` parts of the prompts.
+    /// Matches: modules/processing.py StableDiffusionProcessing.setup_conds; modules/prompt_parser.py
+    /// get_learned_conditioning, get_multicond_prompt_list
+    static func encoderCalls(prompts: [String], cond: [ComposablePrompt], negatives: [String],
+                             uncond: [PromptSchedule]) -> [[String]] {
+        var calls = [[String]](), seen = Set<String>()
+        for (text, schedule) in zip(negatives, uncond) where seen.insert(text).inserted { calls.append(schedule.embeddings) }
+        seen = []
+        let parts = ExtraNetworkTag.strip(prompts: prompts).texts.map(PromptComposition.parts)
+        for (split, prompt) in zip(parts, cond) {
+            for (part, encoded) in zip(split, prompt.parts) where seen.insert(part.text).inserted {
+                calls.append(encoded.schedule.embeddings)
+            }
+        }
+        return calls
     }
 
     /// The second pass of hires fix: latent upscale, fresh noise from the same seeds, img2img sampling.

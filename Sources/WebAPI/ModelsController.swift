@@ -32,8 +32,8 @@ struct ModelsController {
             state.catalog.refreshLoras()
             return .null
         }
-        r.get("/sdapi/v1/embeddings", "Textual-inversion embeddings (none are loaded)") {
-            ["loaded": [:], "skipped": [:]]
+        r.get("/sdapi/v1/embeddings", "Textual-inversion embeddings, loaded (usable with the checkpoint) and skipped") {
+            embeddings()
         }
         r.post("/sdapi/v1/refresh-embeddings", "Rescan embeddings") {
             state.catalog.refreshAll()
@@ -65,6 +65,22 @@ struct ModelsController {
             }
             return [:]
         }
+    }
+
+    /// Matches: modules/api/api.py get_embeddings
+    func embeddings() -> JSONValue {
+        let width = state.loaded.current.flatMap(state.catalog.textEncoderWidth(of:)) ?? 768
+        let db = state.catalog.embeddings(width: width)
+        func listing(_ list: [TextualInversionEmbedding]) -> JSONValue {
+            .object(JSONObject(list.map { e in
+                (e.name, .object(JSONObject([
+                    ("step", JSONValue(e.step.map { Int64($0) })), ("sd_checkpoint", JSONValue(e.sdCheckpoint)),
+                    ("sd_checkpoint_name", JSONValue(e.sdCheckpointName)), ("shape", .int(Int64(e.shape))),
+                    ("vectors", .int(Int64(e.vectorCount))),
+                ])))
+            }))
+        }
+        return ["loaded": listing(db.loaded), "skipped": listing(db.skipped)]
     }
 
     func sdModels() -> JSONValue {

@@ -47,6 +47,7 @@ final class TempModels {
         }
         func vae(named name: String) -> VAEFileInfo? { nil }
         func vae(nearCheckpoint checkpoint: CheckpointInfo) -> VAEFileInfo? { nil }
+        func embeddings(width: Int) -> EmbeddingDatabase { EmbeddingDatabase() }
     }
 
     @Test func selectionTakesTheFirstPromptsLoraAndLycoTags() {
@@ -185,4 +186,47 @@ final class WarningLog: @unchecked Sendable {
     private var items = [String]()
     func add(_ s: String) { lock.lock(); items.append(s); lock.unlock() }
     var all: [String] { lock.lock(); defer { lock.unlock() }; return items }
+}
+
+@Suite struct TextualInversionTests {
+    @Test func filesAndDatabaseAsA1111ListsThem() throws {
+        let models = try TempModels()
+        try FileManager.default.createDirectory(atPath: models.path("embeddings/sub"), withIntermediateDirectories: true)
+        try SafetensorsWriter.write(["emb_params": Tensor(repeating: 0.01, shape: [3, 32])], to: models.path("embeddings/b.safetensors"))
+        try SafetensorsWriter.write(["emb_params": Tensor(repeating: 0.01, shape: [1, 768])], to: models.path("embeddings/sub/Wide.safetensors"))
+        try SafetensorsWriter.write(["x": Tensor(repeating: 0.01, shape: [32]), "y": Tensor(repeating: 0, shape: [32])],
+                                    to: models.path("embeddings/two.safetensors"))
+        FileManager.default.createFile(atPath: models.path("embeddings/empty.pt"), contents: Data())
+        let files = ModelFiles(modelsDir: models.root.path, dataDir: nil)
+        let db = files.embeddings(width: 32)
+        #expect(db.loaded.map(\.name) == ["b"])
+        #expect(db.loaded.first?.vectorCount == 3 && db.loaded.first?.shape == 32)
+        #expect(db.skipped.map(\.name) == ["Wide"])
+        let sha = try ModelHashes.sha256(file: models.path("embeddings/b.safetensors"))
+        #expect(db.loaded.first?.shortHash == String(sha.prefix(12)))
+        #expect(throws: ModelFileError.self) { try TextualInversionEmbedding(path: models.path("embeddings/two.safetensors")) }
+    }
+
+    @Test func lookupPrefersTheLongestNameAndChunksKeepEmbeddingsWhole() throws {
+        let tokenizer = try CLIPTokenizer.shared()
+        let lookup = EmbeddingLookup([("red", 1), ("red fox", 2)], tokenizer: tokenizer)
+        let ids = tokenizer.encode("red fox red")
+        #expect(lookup.match(ids, at: 0)?.name == "red fox")
+        #expect(lookup.match(ids, at: 2)?.name == "red")
+        #expect(lookup.match(ids, at: 1) == nil)
+
+        let chunker = PromptChunker(tokenizer: tokenizer, embeddings: EmbeddingLookup([("emb", 3)], tokenizer: tokenizer))
+        let filler = Array(repeating: "cat", count: 73).joined(separator: " ")
+        let chunks = try chunker.chunks(filler + " emb").chunks
+        #expect(chunks.count == 2)
+        #expect(chunks[0].fixes.isEmpty)
+        #expect(chunks[1].fixes == [PromptChunk.Fix(offset: 0, name: "emb")])
+        #expect(Array(chunks[1].tokens[1...3]) == [0, 0, 0])
+    }
+
+    @Test func tiHashesFollowA1111sCallOrder() throws {
+        let active = ActiveNetworks(model: try Txt2ImgParityTests.tinyModel(), embeddingHashes: ["a": "aaaa", "b,x": "bbbb"])
+        #expect(active.tiHashes(calls: [["a"], [], ["b,x", "a"]]) == "bx: bbbb, a: aaaa, a: aaaa")
+        #expect(active.tiHashes(calls: [["unknown"]]) == nil)
+    }
 }

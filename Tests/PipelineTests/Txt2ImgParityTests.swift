@@ -29,6 +29,7 @@ import Sampling
         }
         func vae(named name: String) -> VAEFileInfo? { nil }
         func vae(nearCheckpoint checkpoint: CheckpointInfo) -> VAEFileInfo? { nil }
+        func embeddings(width: Int) -> EmbeddingDatabase { EmbeddingDatabase() }
     }
 
     static func tinyModel() throws -> LoadedModel {
