@@ -75,9 +75,10 @@ public final class Engine: @unchecked Sendable {
         let vaeFile = resolveVAE(request.vae, checkpoint: model.info)
         if let vaeFile { model = model.replacingVAE(try loadVAE(vaeFile)) }
         let base = model
-        let embeddings = library.embeddings(width: base.text.width)
+        let text = TextSetup(emphasis: request.emphasis, commaBacktrack: request.commaPaddingBacktrack,
+                             embeddings: library.embeddings(width: base.text.width))
         var txt2img = Txt2Img(model: base, progress: progress, makeNoise: makeNoise)
-        txt2img.activate = { [self] prompts in try activate(prompts, on: base, embeddings: embeddings) }
+        txt2img.activate = { [self] prompts in try activate(prompts, on: base, text: text) }
         var result = try txt2img.run(request)
         result.vaeName = vaeFile?.name
         result.vaeShortHash = vaeFile?.shortHash
@@ -87,19 +88,27 @@ public final class Engine: @unchecked Sendable {
         return result
     }
 
+    /// What a job's options and embeddings make of the text encoder.
+    struct TextSetup {
+        var emphasis: EmphasisMode = .original
+        var commaBacktrack = 20
+        var embeddings = EmbeddingDatabase()
+    }
+
     /// The networks for one pass: the `<lora:…>` tags of the batch's prompts merged into the model, and the text
-    /// encoder recognising the loaded textual-inversion embeddings.
-    func activate(_ prompts: [String], on base: LoadedModel,
-                  embeddings: EmbeddingDatabase = EmbeddingDatabase()) throws -> ActiveNetworks {
+    /// encoder with the job's emphasis options, recognising the loaded textual-inversion embeddings.
+    func activate(_ prompts: [String], on base: LoadedModel, text: TextSetup = TextSetup()) throws -> ActiveNetworks {
         let (selected, missing, malformed) = LoraTags.select(prompts: prompts, library: library)
         if let malformed {
             warn("LoRA tag <\(malformed.kind):\(malformed.items.joined(separator: ":"))> has a multiplier that is not a number; no LoRA applied (as A1111)")
         }
         if !missing.isEmpty { warn("Lora not found: \(missing.joined(separator: ", "))") }
         let merged = try loras.model(base, with: selected)
-        let model = embeddings.loaded.isEmpty ? merged : merged.replacingText(merged.text.using(embeddings))
+        var encoder = merged.text.configured(emphasis: text.emphasis, commaBacktrack: text.commaBacktrack)
+        if !text.embeddings.loaded.isEmpty { encoder = encoder.using(text.embeddings) }
+        let model = merged.replacingText(encoder)
         var hashes = [String: String]()
-        for e in embeddings.loaded { hashes[e.name] = e.shortHash }
+        for e in text.embeddings.loaded { hashes[e.name] = e.shortHash }
         return ActiveNetworks(model: model, loraHashes: LoraTags.hashes(selected), embeddingHashes: hashes)
     }
 

@@ -88,6 +88,10 @@ public struct GenerationRequest: Sendable {
     public var sNoise: Double
     /// CLIP_stop_at_last_layers (1 = last layer).
     public var clipSkip: Int
+    /// `emphasis` option: how `(text:1.2)` changes the encoding.
+    public var emphasis: EmphasisMode = .original
+    /// `comma_padding_backtrack` option (0 disables).
+    public var commaPaddingBacktrack: Int = 20
     public var noiseSource: NoiseSourceKind
     /// eta_noise_seed_delta (ENSD).
     public var etaNoiseSeedDelta: Int64

@@ -48,6 +48,14 @@ public final class CLIPPromptEncoder: PromptEncoder, @unchecked Sendable {
 
     public var width: Int { model.width }
 
+    public func configured(emphasis: EmphasisMode, commaBacktrack: Int) -> any PromptEncoder {
+        guard emphasis != self.emphasis || commaBacktrack != chunker.commaBacktrack else { return self }
+        var chunker = self.chunker
+        chunker.commaBacktrack = commaBacktrack
+        chunker.parseEmphasis = emphasis != .none
+        return CLIPPromptEncoder(model: model, chunker: chunker, emphasis: emphasis, embeddings: embeddingVectors)
+    }
+
     public func using(_ embeddings: EmbeddingDatabase) -> any PromptEncoder {
         var chunker = self.chunker
         let usable = embeddings.loaded.filter { $0.shape == model.width }

@@ -15,6 +15,8 @@ public protocol PromptEncoder: Sendable {
     var width: Int { get }
     /// The same encoder recognising `embeddings` (the loaded ones of a database) in prompts.
     func using(_ embeddings: EmbeddingDatabase) -> any PromptEncoder
+    /// The same encoder with A1111's `emphasis` and `comma_padding_backtrack` options.
+    func configured(emphasis: EmphasisMode, commaBacktrack: Int) -> any PromptEncoder
 }
 
 /// A1111's per-image noise for one batch (`ImageRNG`): `next()` gives the initial latent noise first
@@ -196,6 +198,11 @@ public struct Txt2Img {
             set("Lora hashes", .string(loraHashes.map { "\($0.name): \($0.hash)" }.joined(separator: ", ")))
         }
         if let tiHashes { set("TI hashes", .string(tiHashes)) }
+        // Matches: modules/sd_hijack_clip.py TextConditionalModel.forward (Emphasis)
+        let texts = [request.prompt, request.negativePrompt] + (request.hires.map { [$0.prompt, $0.negativePrompt] } ?? [])
+        if request.emphasis != .original, texts.contains(where: { $0.contains("(") || $0.contains("[") }) {
+            set("Emphasis", .string(request.emphasis.rawValue))
+        }
         for (key, value) in schedule { set(key, .string(value)) }
         if let hiresSchedule, let slot = hiresScheduleSlot {
             out.insert(("Hires schedule type", .string(hiresSchedule)), at: slot)

@@ -62,6 +62,13 @@ enum GenerationMapping {
         g.sTmax = tmax == 0 ? nil : tmax
         g.sNoise = req.double("s_noise") ?? options.double("s_noise")
         g.clipSkip = max(1, Int(options.int("CLIP_stop_at_last_layers")))
+        let emphasis = options.string("emphasis") ?? "Original"
+        guard let mode = EmphasisMode(rawValue: emphasis) else {
+            throw APIError.unprocessable("emphasis: '\(emphasis)' is not one of "
+                                         + EmphasisMode.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        g.emphasis = mode
+        g.commaPaddingBacktrack = max(0, Int(options.int("comma_padding_backtrack")))
         guard let source = NoiseSourceKind(rawValue: options.string("randn_source") ?? "GPU") else {
             throw APIError.unprocessable("randn_source: '\(options.string("randn_source") ?? "")' is not one of GPU, CPU, NV")
         }

@@ -44,6 +44,9 @@ enum ResultEncoding {
         if options.value("lora_add_hashes_to_infotext") == .bool(false) {
             f.extra.removeAll { $0.key == "Lora hashes" }
         }
+        if options.value("textual_inversion_add_hashes_to_infotext") == .bool(false) {
+            f.extra.removeAll { $0.key == "TI hashes" }
+        }
         return f
     }
 

@@ -72,10 +72,13 @@ struct Txt2ImgController {
 
         if req.bool("enable_hr") == true {
             let upscaler = req.string("hr_upscaler") ?? "Latent"
-            let known = InfoController.latentUpscaleModes + InfoController.imageUpscalers
-            guard known.contains(upscaler) else {
-                throw APIError.unprocessable("hr_upscaler: '\(upscaler)' is not an upscaler of this server "
-                                             + "(accepted: \(known.joined(separator: ", ")))")
+            let latent = InfoController.latentUpscaleModes
+            guard latent.contains(upscaler) else {
+                let why = InfoController.imageUpscalers.contains(upscaler)
+                    ? "the image upscaler '\(upscaler)' is listed by /sdapi/v1/upscalers but this server's hires fix "
+                      + "upscales latents only"
+                    : "'\(upscaler)' is not an upscaler of this server"
+                throw APIError.unprocessable("hr_upscaler: \(why) (accepted: \(latent.joined(separator: ", ")))")
             }
             if req.double("denoising_strength") == nil {
                 throw APIError.unprocessable("denoising_strength: required when enable_hr is true")

@@ -230,3 +230,25 @@ final class WarningLog: @unchecked Sendable {
         #expect(active.tiHashes(calls: [["unknown"]]) == nil)
     }
 }
+
+@Suite struct ExtraParameterOrderTests {
+    /// The order A1111 fills extra_generation_params in: hires keys (init), Lora hashes, TI hashes, Emphasis,
+    /// schedule keys; `Hires schedule type` in the slot init reserved.
+    @Test func keysComeInA1111sOrder() {
+        var r = GenerationRequest(prompt: "a (cat)", samplerName: "DPM++ 2M", scheduler: "Karras")
+        r.emphasis = .noNorm
+        r.hires = HiresFix(upscaler: "Latent (nearest)", scale: 1.5, secondPassSteps: 3, denoisingStrength: 0.55,
+                           prompt: "other", samplerName: "Euler")
+        let extras = Txt2Img.extraParameters(r, original: r, loraHashes: [("a", "0123456789ab")], tiHashes: "e: ffff",
+                                             schedule: [("Schedule type", "Karras")], hiresSchedule: "Automatic")
+        #expect(extras.map(\.key) == ["Denoising strength", "Hires sampler", "Hires prompt", "Hires schedule type",
+                                      "Hires upscale", "Hires steps", "Hires upscaler", "Lora hashes", "TI hashes",
+                                      "Emphasis", "Schedule type"])
+        #expect(extras.first?.value == .float(0.55))
+        r.hires?.upscaler = nil
+        r.hires?.resizeX = 128
+        let resized = Txt2Img.extraParameters(r, original: r, loraHashes: [], schedule: [], hiresSchedule: nil)
+        #expect(resized.contains { $0.key == "Hires resize" && $0.value == .string("128x0") })
+        #expect(!resized.contains { $0.key == "Hires upscaler" || $0.key == "Hires schedule type" })
+    }
+}
