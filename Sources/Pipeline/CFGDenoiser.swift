@@ -6,9 +6,12 @@ public typealias ConditionedEps = (_ x: Tensor, _ t: Float, _ context: Tensor) t
 
 /// Classifier-free guidance with A1111's batching and `AND` composition, as a `Denoiser` for the samplers.
 ///
-/// Per call (one sampling step): every image's `AND` parts are evaluated at the current step's encodings together
-/// with the unconditional batch (one UNet call when cond and uncond have the same token count, else separate
+/// Per call (one sampling step): each image's `AND` parts are evaluated at the current step's encodings together
+/// with its unconditional row (one UNet call when cond and uncond have the same token count, else separate
 /// calls), and combined as `uncond + Σ wᵢ·scale·(condᵢ − uncond)`.
+///
+/// A1111 sends the whole batch through one UNet call; here each image gets its own calls, so that an image of a
+/// batch is bit-identical to the same seed generated alone (its infotext, pasted back, reproduces it exactly).
 /// Matches: modules/sd_samplers_cfg_denoiser.py CFGDenoiser.forward, combine_denoised
 public final class CFGDenoiser: GuidanceControl, @unchecked Sendable {
     public let model: ConditionedEps
@@ -39,48 +42,38 @@ public final class CFGDenoiser: GuidanceControl, @unchecked Sendable {
         guard b == prompts.count else {
             throw TensorError.shapeMismatch(op: "CFG batch", expected: [prompts.count], got: [b])
         }
-        let images = x.chunked(b, axis: 0)
-        // Rows of the conditional batch: every AND part of every image, in order.
-        var condRows = [Tensor](), condImages = [Tensor](), weights = [[(row: Int, weight: Float)]]()
-        for (i, prompt) in prompts.enumerated() {
-            var mine = [(row: Int, weight: Float)]()
-            for part in prompt.parts {
-                mine.append((condRows.count, part.weight))
-                condRows.append(part.schedule.cond(atStep: step))
-                condImages.append(images[i])
-            }
-            weights.append(mine)
-        }
-        let cond = stackConds(condRows)                              // [Nc, T, C]
-        let uncond = stackConds(negative.map { $0.cond(atStep: step) }) // [B, T', C]
         let cIn = 1 / (sigma * sigma + 1).squareRoot()
         let t = schedule.sigmaToT(sigma)
-
-        let xCond = Tensor.concat(condImages, axis: 0)
-        let epsCond: Tensor, epsUncond: Tensor
-        if cond.shape[1] == uncond.shape[1] {
-            let both = try model(Tensor.concat([xCond, x], axis: 0) * cIn, t, Tensor.concat([cond, uncond], axis: 0))
-            epsCond = both.slice(axis: 0, 0..<condRows.count)
-            epsUncond = both.slice(axis: 0, condRows.count..<(condRows.count + b))
-        } else {
-            epsCond = try model(xCond * cIn, t, cond)
-            epsUncond = try model(x * cIn, t, uncond)
-        }
-        step += 1
-        // x0 = x − σ·eps for every row; guidance on x0 as A1111 does.
-        let x0Cond = xCond.adding(epsCond, scaledBy: -sigma).chunked(condRows.count, axis: 0)
-        let x0UncondBatch = x.adding(epsUncond, scaledBy: -sigma)
-        lastUncond = x0UncondBatch
-        let x0Uncond = x0UncondBatch.chunked(b, axis: 0)
         let guidanceScale = scale * scaleMultiplier
-        var out = [Tensor]()
-        for i in 0..<b {
-            var d = x0Uncond[i]
-            for (row, weight) in weights[i] {
-                d = d.adding(x0Cond[row] - x0Uncond[i], scaledBy: weight * guidanceScale)
+        var out = [Tensor](), uncondX0 = [Tensor]()
+        for (i, image) in x.chunked(b, axis: 0).enumerated() {
+            let parts = prompts[i].parts
+            let cond = stackConds(parts.map { $0.schedule.cond(atStep: step) })   // [P, T, C]
+            let u = negative[i].cond(atStep: step)
+            let uncond = u.reshaped([1] + u.shape)                                      // [1, T', C]
+            let xCond = Tensor.concat(Array(repeating: image, count: parts.count), axis: 0)   // [P, 4, h, w]
+            let epsCond: Tensor, epsUncond: Tensor
+            if cond.shape[1] == uncond.shape[1] {
+                let both = try model(Tensor.concat([xCond, image], axis: 0) * cIn, t,
+                                     Tensor.concat([cond, uncond], axis: 0))               // [P + 1, 4, h, w]
+                epsCond = both.slice(axis: 0, 0..<parts.count)
+                epsUncond = both.slice(axis: 0, parts.count..<(parts.count + 1))
+            } else {
+                epsCond = try model(xCond * cIn, t, cond)
+                epsUncond = try model(image * cIn, t, uncond)
+            }
+            // x0 = x − σ·eps for every row; guidance on x0 as A1111 does.
+            let x0Cond = xCond.adding(epsCond, scaledBy: -sigma).chunked(parts.count, axis: 0)
+            let x0Uncond = image.adding(epsUncond, scaledBy: -sigma)
+            var d = x0Uncond
+            for (row, part) in parts.enumerated() {
+                d = d.adding(x0Cond[row] - x0Uncond, scaledBy: part.weight * guidanceScale)
             }
             out.append(d)
+            uncondX0.append(x0Uncond)
         }
+        step += 1
+        lastUncond = Tensor.concat(uncondX0, axis: 0)
         return Tensor.concat(out, axis: 0)
     }
 

@@ -136,7 +136,10 @@ public struct Txt2Img {
                 tiHashes = batch.tiHashes
             }
             loraHashes = batch.loraHashes
-            images += ImageConversion.images(fromDecoded: try model.vae.decode(batch.samples))
+            // One image at a time, so that a batch member decodes exactly as the same seed alone.
+            for latent in batch.samples.chunked(batch.samples.shape[0], axis: 0) {
+                images += ImageConversion.images(fromDecoded: try model.vae.decode(latent))
+            }
             if progress.isInterrupted { interrupted = true }
         }
         return GenerationResult(images: images, allPrompts: allPrompts, allNegativePrompts: allNegative,
