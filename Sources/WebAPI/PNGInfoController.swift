@@ -43,10 +43,14 @@ enum ImageCodec {
 
     /// PNG with exactly one `parameters` text chunk (when infotext is given), as base64 without a data: prefix.
     static func encodePNG(_ image: RGBImage, parameters: String?) throws -> String {
+        try png(image, parameters: parameters).base64EncodedString()
+    }
+
+    /// PNG bytes with the infotext in a `parameters` text chunk (when given).
+    static func png(_ image: RGBImage, parameters: String?) throws -> Data {
         do {
             let texts = parameters.map { [("parameters", $0)] } ?? []
             return try PNG.encode(width: image.width, height: image.height, rgb: image.pixels, texts: texts)
-                .base64EncodedString()
         } catch {
             throw APIError(.internalServerError, "Could not encode the image", error: "PNGError", errors: error.description)
         }

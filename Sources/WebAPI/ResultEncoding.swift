@@ -4,17 +4,41 @@ import Pipeline
 /// Builds the txt2img answer `{images, parameters, info}` from a finished job.
 /// Matches: modules/api/api.py text2imgapi (response), modules/processing.py Processed.js, create_infotext
 enum ResultEncoding {
+    /// With `save_images`, the images are also written to the outputs folder and, for more than one image, the
+    /// grid is saved and returned first (`index_of_first_image` 1), as A1111's API does.
     static func response(_ result: GenerationResult, request req: Txt2ImgRequest, options: EffectiveOptions,
-                         version: String) throws -> JSONValue {
-        let infotexts = (0..<result.images.count).map { infotext(result, index: $0, options: options, version: version) }
-        var images = [JSONValue]()
-        if req.bool("send_images") != false {
-            let embed = options.value("enable_pnginfo") != .bool(false)
-            for (i, image) in result.images.enumerated() {
-                images.append(.string(try ImageCodec.encodePNG(image, parameters: embed ? infotexts[i] : nil)))
+                         version: String, log: @escaping (String) -> Void = { _ in }) throws -> JSONValue {
+        var infotexts = (0..<result.images.count).map { infotext(result, index: $0, options: options, version: version) }
+        let embed = options.value("enable_pnginfo") != .bool(false)
+        var pngs = try result.images.enumerated().map { i, image in
+            try ImageCodec.png(image, parameters: embed ? infotexts[i] : nil)
+        }
+        var firstImage = 0
+        if req.bool("save_images") == true {
+            let files = OutputFiles(options: options, logger: log)
+            if options.bool("samples_save") {
+                for (i, png) in pngs.enumerated() { files.save(png, seed: result.allSeeds[safe: i], grid: false) }
+            }
+            if files.wantsGrid(count: result.images.count),
+               let grid = files.grid(result.images, batchSize: result.request.batchSize) {
+                if options.bool("grid_save") {
+                    // Saved with the job's main prompt and first seed (use_main_prompt=True).
+                    let text = infotext(result, index: 0, options: options, version: version)
+                    files.save(try ImageCodec.png(grid, parameters: embed ? text : nil), seed: nil, grid: true)
+                }
+                if options.bool("return_grid") {
+                    // Returned with infotext(): index 0 of the last batch's prompts and seeds.
+                    let text = infotext(result, index: (result.request.nIter - 1) * result.request.batchSize,
+                                        options: options, version: version)
+                    infotexts.insert(text, at: 0)
+                    pngs.insert(try ImageCodec.png(grid, parameters: embed ? text : nil), at: 0)
+                    firstImage = 1
+                }
             }
         }
-        let info = infoJSON(result, infotexts: infotexts, request: req, options: options, version: version)
+        let images: [JSONValue] = req.bool("send_images") != false ? pngs.map { .string($0.base64EncodedString()) } : []
+        let info = infoJSON(result, infotexts: infotexts, indexOfFirstImage: firstImage, request: req,
+                            options: options, version: version)
         return ["images": .array(images), "parameters": .object(req.values), "info": .string(info.pythonDumps())]
     }
 
@@ -55,7 +79,8 @@ enum ResultEncoding {
     }
 
     /// `info`: Processed.js() keys in A1111's order.
-    static func infoJSON(_ result: GenerationResult, infotexts: [String], request req: Txt2ImgRequest,
+    static func infoJSON(_ result: GenerationResult, infotexts: [String], indexOfFirstImage: Int = 0,
+                         request req: Txt2ImgRequest,
                          options: EffectiveOptions, version: String) -> JSONValue {
         let g = result.request
         let extras = JSONObject(infotextFields(result, index: 0, options: options, version: version).extra.map { k, v in
@@ -88,7 +113,7 @@ enum ResultEncoding {
             ("seed_resize_from_w", .int(Int64(g.seedResizeFromW))), ("seed_resize_from_h", .int(Int64(g.seedResizeFromH))),
             ("denoising_strength", JSONValue(req.double("denoising_strength"))),
             ("extra_generation_params", .object(extras)),
-            ("index_of_first_image", .int(0)),
+            ("index_of_first_image", .int(Int64(indexOfFirstImage))),
             ("infotexts", JSONValue(infotexts)),
             ("styles", JSONValue(req.strings("styles"))),
             ("job_timestamp", .string(Self.timestamp())),
@@ -104,4 +129,8 @@ enum ResultEncoding {
         f.locale = Locale(identifier: "en_US_POSIX")
         return f.string(from: Date())
     }
+}
+
+extension Array {
+    subscript(safe index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
 }

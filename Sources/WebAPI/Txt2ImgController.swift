@@ -134,7 +134,9 @@ struct Txt2ImgController {
         if req.bool("override_settings_restore_afterwards") == false, !job.overrides.isEmpty {
             try state.options.set(job.overrides, save: false)
         }
-        return try ResultEncoding.response(result, request: req, options: effective, version: state.config.version)
+        let logger = state.logger
+        return try ResultEncoding.response(result, request: req, options: effective, version: state.config.version,
+                                           log: { logger.warning("\($0)") })
     }
 }
 

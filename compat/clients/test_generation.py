@@ -73,3 +73,34 @@ def test_infotext_field_fills_unset_fields(base, needs_generation):
     assert params["prompt"] == "pasted prompt" and params["steps"] == 2 and params["seed"] == 99
     assert params["sampler_name"] == "DPM++ 2M" and params["scheduler"] == "Automatic"
     assert params["width"] == 64 and params["cfg_scale"] == 5.0
+
+
+def test_save_images_writes_files_and_returns_the_grid_first(server, needs_generation):
+    """A1111's API: save_images saves every image (NNNNN-seed.png in outputs/txt2img-images/<date>/) and, for more
+    than one image, a grid that is saved and returned first with index_of_first_image 1; without it, neither."""
+    import datetime
+    import pathlib
+    out = pathlib.Path(server.data) / "outputs"
+    r = requests.post(server.url + "/sdapi/v1/txt2img", json={**SMALL, "seed": 40, "batch_size": 2},
+                      timeout=600).json()
+    assert len(r["images"]) == 2 and not out.exists()
+
+    r = requests.post(server.url + "/sdapi/v1/txt2img",
+                      json={**SMALL, "seed": 40, "batch_size": 2, "n_iter": 2, "save_images": True}, timeout=600).json()
+    info = __import__("json").loads(r["info"])
+    assert len(r["images"]) == 5 and info["index_of_first_image"] == 1 and len(info["infotexts"]) == 5
+    grid = Image.open(io.BytesIO(base64.b64decode(r["images"][0])))
+    assert grid.size == (128, 128)
+    # The returned grid's infotext is that of the last batch's first image (A1111's infotext() default).
+    assert grid.info["parameters"] == info["infotexts"][0] == info["infotexts"][3]
+    day = datetime.date.today().isoformat()
+    samples = sorted(p.name for p in (out / "txt2img-images" / day).iterdir())
+    assert samples == ["00000-40.png", "00001-41.png", "00002-42.png", "00003-43.png"]
+    saved = Image.open(out / "txt2img-images" / day / "00001-41.png")
+    assert saved.info["parameters"] == info["infotexts"][2]
+    assert [p.name for p in (out / "txt2img-grids" / day).iterdir()] == ["grid-0000.png"]
+
+    r = requests.post(server.url + "/sdapi/v1/txt2img", json={**SMALL, "seed": 50, "save_images": True},
+                      timeout=600).json()
+    assert len(r["images"]) == 1 and __import__("json").loads(r["info"])["index_of_first_image"] == 0
+    assert (out / "txt2img-images" / day / "00004-50.png").exists()
