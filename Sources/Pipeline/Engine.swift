@@ -2,6 +2,7 @@ import Foundation
 import ModelIO
 import Networks
 import Sampling
+import Tokenizer
 
 /// Loads checkpoints and runs generation jobs. Used only from the job queue's thread (one job at a time), so the
 /// loaded model needs no lock; the cache keeps the last checkpoint loaded (A1111 keeps one model in memory by
@@ -79,7 +80,12 @@ public final class Engine: @unchecked Sendable {
                              embeddings: library.embeddings(width: base.text.width))
         var txt2img = Txt2Img(model: base, progress: progress, makeNoise: makeNoise)
         txt2img.activate = { [self] prompts in try activate(prompts, on: base, text: text) }
-        var result = try txt2img.run(request)
+        var result: GenerationResult
+        do {
+            result = try txt2img.run(request)
+        } catch let e as TokenizerError {
+            throw GenerationError.invalidValue(field: "prompt", message: e.description)
+        }
         result.vaeName = vaeFile?.name
         result.vaeShortHash = vaeFile?.shortHash
         for hook in request.hooks {

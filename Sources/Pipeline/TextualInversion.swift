@@ -55,7 +55,7 @@ public struct TextualInversionEmbedding: Sendable {
 }
 
 /// The embeddings of the embeddings folder as they apply to one text encoder width: `loaded` (sorted by name,
-/// case-insensitively) and `skipped` (wrong width, or more vectors than a 75-token chunk holds).
+/// case-insensitively) and `skipped` (another width).
 /// Matches: modules/textual_inversion/textual_inversion.py EmbeddingDatabase.load_textual_inversion_embeddings
 public struct EmbeddingDatabase: Sendable {
     public var loaded: [TextualInversionEmbedding] = []
@@ -70,7 +70,7 @@ public struct EmbeddingDatabase: Sendable {
     public init(_ embeddings: [TextualInversionEmbedding], width: Int) {
         var byName = [String: TextualInversionEmbedding]()
         for e in embeddings {
-            if e.shape == width && e.vectorCount <= 75 { byName[e.name] = e } else { skipped.append(e) }
+            if e.shape == width { byName[e.name] = e } else { skipped.append(e) }
         }
         loaded = byName.values.sorted { $0.name.lowercased() < $1.name.lowercased() }
     }

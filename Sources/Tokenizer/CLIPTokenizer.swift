@@ -4,11 +4,15 @@ import Foundation
 public enum TokenizerError: Error, CustomStringConvertible, Equatable {
     case resourceMissing(String)
     case malformedMerges(line: Int, text: String)
+    /// A textual-inversion embedding with more vectors than one 75-token chunk holds.
+    case embeddingTooLong(name: String, vectors: Int)
 
     public var description: String {
         switch self {
         case .resourceMissing(let name): "tokenizer resource '\(name)' is missing from the bundle"
         case .malformedMerges(let line, let text): "clip_merges.txt line \(line): '\(text)' is not a pair"
+        case .embeddingTooLong(let name, let vectors):
+            "embedding '\(name)' has \(vectors) vectors; a prompt chunk holds at most \(PromptChunker.chunkLength)"
         }
     }
 }

@@ -95,6 +95,9 @@ public struct PromptChunker: Sendable {
                 }
                 if tokens.count == n { nextChunk() }
                 if let embedding = embeddings?.match(ids, at: position) {
+                    guard embedding.vectors <= n else {
+                        throw TokenizerError.embeddingTooLong(name: embedding.name, vectors: embedding.vectors)
+                    }
                     // An embedding never straddles chunks; its placeholders take its vectors later. (A1111 keeps
                     // the fix with the chunk it was made in even when a comma backtrack moves the tokens on.)
                     if tokens.count + embedding.vectors > n { nextChunk() }
