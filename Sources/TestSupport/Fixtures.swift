@@ -53,6 +53,11 @@ public struct Closeness: CustomStringConvertible, Sendable {
 /// Writes F32 tensors as a safetensors file (for tests that need model files of their own making).
 public enum SafetensorsWriter {
     public static func write(_ tensors: [String: Tensor], metadata: [String: String] = [:], to path: String) throws {
+        try image(tensors, metadata: metadata).write(to: URL(fileURLWithPath: path))
+    }
+
+    /// The file's bytes.
+    public static func image(_ tensors: [String: Tensor], metadata: [String: String] = [:]) throws -> Data {
         var header = [String: Any](), bytes = [UInt8]()
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         for (key, t) in tensors.sorted(by: { $0.key < $1.key }) {
@@ -65,6 +70,6 @@ public enum SafetensorsWriter {
         withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
         out.append(json)
         out.append(contentsOf: bytes)
-        try out.write(to: URL(fileURLWithPath: path))
+        return out
     }
 }

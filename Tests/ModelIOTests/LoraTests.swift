@@ -77,13 +77,8 @@ import TestSupport
 
     /// A safetensors image of F32 tensors.
     static func file(_ tensors: [String: (shape: [Int], values: [Float])]) throws -> SafetensorsFile {
-        var header = [String: Any](), bytes = [UInt8]()
-        for (key, t) in tensors.sorted(by: { $0.key < $1.key }) {
-            let begin = bytes.count
-            for v in t.values { withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
-            header[key] = ["dtype": "F32", "shape": t.shape, "data_offsets": [begin, bytes.count]]
-        }
-        return try SafetensorsFile(data: try safetensorsImage(header, data: bytes), name: "hostile.safetensors")
+        let image = try SafetensorsWriter.image(tensors.mapValues { Tensor(shape: $0.shape, scalars: $0.values) })
+        return try SafetensorsFile(data: image, name: "hostile.safetensors")
     }
 
     static let q = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q"
