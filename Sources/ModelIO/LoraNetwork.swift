@@ -92,76 +92,27 @@ public struct LoraLayerIndex: Sendable {
     }
 }
 
-/// One LoRA / LoCon module: the low-rank factors that change one checkpoint weight.
-public struct LoraModule: Sendable {
-    /// The module name in the LoRA file (`lora_unet_…`).
-    public let name: String
-    /// A1111's layer name of the patched layer.
-    public let layer: String
-    /// Checkpoint key of the patched weight, and its stored shape.
-    public let targetKey: String
-    public let targetShape: [Int]
-    public let up: Tensor       // [out, r] or [out, r, 1, 1]
-    public let down: Tensor     // [r, in] or [r, in, k, k] (or [r, in, 1, 1] with `mid`)
-    public let mid: Tensor?     // [r, r, k, k]: CP decomposition of a conv
-    /// `alpha / rank`, or the stored `scale`, or 1.
-    public let scale: Double
-
-    /// Text-encoder layers take the te multiplier, the rest the UNet multiplier.
-    /// Matches: extensions-builtin/Lora/network.py NetworkModule.multiplier
-    public var isTextEncoder: Bool { layer.prefix(20).contains("transformer") }
-
-    public var rank: Int { down.shape[0] }
-
-    /// The weight change at `multiplier`, in the target's stored shape: `up · down` (or the CP rebuild),
-    /// times the scale, times the multiplier, in that order as float32. `dynDim` keeps the first ranks only.
-    /// Matches: extensions-builtin/Lora/network_lora.py NetworkModuleLora.calc_updown,
-    /// network.py NetworkModule.finalize_updown, lyco_helpers.py rebuild_conventional/rebuild_cp_decomposition
-    public func delta(multiplier: Double, dynDim: Int?) -> Tensor {
-        let out = up.shape[0]
-        var up2 = up.reshaped([out, up.count / out])                      // [out, r]
-        var down2 = down.reshaped([rank, down.count / rank])              // [r, in·k·k]
-        var updown: Tensor
-        if let mid {
-            // einsum('n m k l, i n, m j -> i j k l', mid, up, down)
-            let (n, m) = (mid.shape[0], mid.shape[1]), kl = mid.count / (n * m)
-            let t = up2.matmul(mid.reshaped([n, m * kl]))                   // [out, m·kl]
-                .reshaped([out, m, kl]).permuted([0, 2, 1])                   // [out, kl, m]
-            updown = t.matmul(down2).permuted([0, 2, 1])                     // [out, in, kl]
-        } else {
-            if let dynDim, dynDim < up2.shape[1] {
-                up2 = up2.slice(axis: 1, 0..<dynDim)
-                down2 = down2.slice(axis: 0, 0..<dynDim)
-            }
-            updown = up2.matmul(down2)                                        // [out, in·k·k]
-        }
-        updown = updown * Float(scale)
-        updown = updown * Float(multiplier)
-        let targetCount = targetShape.reduce(1, *)
-        if updown.count == targetCount { return updown.reshaped(targetShape) }
-        // A 4-channel conv_in LoRA on a 9-channel inpainting UNet: zero for the 5 extra input channels.
-        // Matches: extensions-builtin/Lora/networks.py network_apply_weights (inpainting pad)
-        let inner = updown.count / (out * 4)
-        let padded = Tensor.concat([updown.reshaped([out, 4, inner]), Tensor(zeros: [out, 5, inner])], axis: 1)
-        return padded.reshaped(targetShape)
-    }
-}
-
-/// A kohya-style LoRA / LoCon file matched against a checkpoint's layers.
+/// A LoRA / LyCORIS file matched against a checkpoint's layers.
 ///
-/// Understood per module: `lora_up.weight` + `lora_down.weight` (or PEFT's `lora_B.weight` + `lora_A.weight`),
-/// optional `lora_mid.weight` (CP/Tucker convs), `alpha`, `scale`. Modules of other LyCORIS types (LoHa, LoKr,
-/// IA3, OFT, DoRA, …) are refused with an error that names the module and its keys. Keys that match no layer of
-/// the checkpoint are listed in `unmatched` and ignored, as A1111 ignores them.
-/// Matches: extensions-builtin/Lora/networks.py load_network, network_lora.py ModuleTypeLora.create_module
+/// Module types, tried in A1111's order: LoRA/LoCon (`lora_up.weight` + `lora_down.weight`, or PEFT's `lora_B`/
+/// `lora_A`, optional `lora_mid.weight`), LoHa (`hada_w1_a/b`, `hada_w2_a/b`, optional `hada_t1/t2`), LoKr
+/// (`lokr_w1` or `lokr_w1_a/b`, `lokr_w2` or `lokr_w2_a/b`, optional `lokr_t2`) and full (`diff`, optional
+/// `diff_b`), each with `alpha` / `scale`. Other types (IA3, OFT, GLoRA, norm, DoRA scales) are refused with an
+/// error naming the module and its keys. Keys that match no layer of the checkpoint are listed in `unmatched` and
+/// ignored, as A1111 ignores them. Every factor's shape is checked against the layer before anything is computed.
+/// Matches: extensions-builtin/Lora/networks.py load_network; network_*.py ModuleType*.create_module
 public struct LoraNetwork: Sendable {
     public let path: String
     public let modules: [LoraModule]
     /// File keys that matched no layer of the checkpoint.
     public let unmatched: [String]
 
-    static let understoodParts: Set<String> = ["lora_up.weight", "lora_down.weight", "lora_mid.weight",
-                                               "lora_A.weight", "lora_B.weight", "alpha", "scale"]
+    static let understoodParts: Set<String> = [
+        "lora_up.weight", "lora_down.weight", "lora_mid.weight", "lora_A.weight", "lora_B.weight",
+        "hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b", "hada_t1", "hada_t2",
+        "lokr_w1", "lokr_w1_a", "lokr_w1_b", "lokr_w2", "lokr_w2_a", "lokr_w2_b", "lokr_t2",
+        "diff", "diff_b", "alpha", "scale",
+    ]
 
     public init(file: any CheckpointFile, layers: LoraLayerIndex) throws {
         path = file.path
@@ -177,70 +128,146 @@ public struct LoraNetwork: Sendable {
         }
         self.unmatched = unmatched
         modules = try order.map { layer in
-            try Self.module(layer: layer, parts: grouped[layer] ?? [:], file: file, layers: layers)
+            try ModuleReader(layer: layer, parts: grouped[layer] ?? [:], file: file, layers: layers).module()
         }
     }
+}
 
-    private static func module(layer: String, parts: [String: String], file: any CheckpointFile,
-                               layers: LoraLayerIndex) throws -> LoraModule {
-        let any = parts.values.sorted().first ?? layer
-        let name = String(any.prefix { $0 != "." })
-        let unknown = parts.keys.filter { !understoodParts.contains($0) }.sorted()
+/// Reads and checks one module's tensors.
+private struct ModuleReader {
+    let layer: String
+    let parts: [String: String]
+    let file: any CheckpointFile
+    let layers: LoraLayerIndex
+    let name: String
+
+    init(layer: String, parts: [String: String], file: any CheckpointFile, layers: LoraLayerIndex) {
+        self.layer = layer
+        self.parts = parts
+        self.file = file
+        self.layers = layers
+        name = String((parts.values.sorted().first ?? layer).prefix { $0 != "." })
+    }
+
+    func fail(_ why: String) -> ModelFileError { .badTensor(file: file.path, key: name, reason: why) }
+    func has(_ part: String) -> Bool { parts[part] != nil }
+    func tensor(_ part: String) throws -> Tensor? { try parts[part].map { try file.tensor($0) } }
+    func required(_ part: String) throws -> Tensor {
+        guard let t = try tensor(part) else { throw fail("needs '\(part)'") }
+        guard t.rank >= 1, t.count > 0 else { throw fail("'\(part)' is empty (shape \(t.shape))") }
+        return t
+    }
+    func scalar(_ part: String) throws -> Double? {
+        guard let t = try tensor(part) else { return nil }
+        guard t.count == 1 else { throw fail("'\(part)' should be a scalar, got shape \(t.shape)") }
+        return Double(t.scalars[0])
+    }
+    /// A1111's calc_scale: `scale`, else `alpha / dim` when the type has a dim, else 1.
+    func scale(dim: Int?) throws -> Double {
+        if let s = try scalar("scale") { return s }
+        if let alpha = try scalar("alpha"), let dim, dim > 0 { return alpha / Double(dim) }
+        return 1
+    }
+    /// Precision from the stored dtypes of the factor tensors (not alpha/scale).
+    func precision(of names: [String]) -> ModulePrecision {
+        ModulePrecision.of(names.compactMap { parts[$0] }.map { file.dtype(of: $0) })
+    }
+
+    func module() throws -> LoraModule {
+        let unknown = parts.keys.filter { !LoraNetwork.understoodParts.contains($0) }.sorted()
         guard unknown.isEmpty else {
             throw ModelFileError.unsupportedFormat(file: file.path, reason:
-                "LoRA module '\(name)' has keys \(unknown.joined(separator: ", ")), a network type this server "
-                + "does not apply (supported: LoRA/LoCon lora_up/lora_down[/lora_mid], PEFT lora_A/lora_B, alpha, scale)")
+                "network module '\(name)' has keys \(unknown.joined(separator: ", ")), a network type this server "
+                + "does not apply (supported: LoRA/LoCon lora_up/lora_down[/lora_mid], PEFT lora_A/lora_B, "
+                + "LoHa hada_*, LoKr lokr_*, full diff[/diff_b], with alpha or scale)")
         }
-        guard let upKey = parts["lora_up.weight"] ?? parts["lora_B.weight"],
-              let downKey = parts["lora_down.weight"] ?? parts["lora_A.weight"] else {
-            throw ModelFileError.badTensor(file: file.path, key: name,
-                                           reason: "a LoRA module needs both lora_up.weight and lora_down.weight")
+        guard let targetKey = layers.weightKeys[layer], let target = layers.shapes[targetKey],
+              target.count == 2 || target.count == 4 else {
+            throw fail("patches '\(layer)', which is not a linear or convolution layer")
         }
-        guard let targetKey = layers.weightKeys[layer], let targetShape = layers.shapes[targetKey],
-              targetShape.count == 2 || targetShape.count == 4 else {
-            throw ModelFileError.badTensor(file: file.path, key: name,
-                                           reason: "patches '\(layer)', which is not a linear or convolution layer")
-        }
-        let up = try file.tensor(upKey), down = try file.tensor(downKey)
-        let mid = try parts["lora_mid.weight"].map { try file.tensor($0) }
-        func scalar(_ part: String) throws -> Double? {
-            guard let key = parts[part] else { return nil }
-            let t = try file.tensor(key)
-            guard t.count == 1 else {
-                throw ModelFileError.badTensor(file: file.path, key: key, reason: "expected a scalar, got shape \(t.shape)")
+        let wanted = target.reduce(1, *)
+        func module(_ f: LoraModule.Factors, scale: Double, precision: ModulePrecision, produced: Int) throws -> LoraModule {
+            let inpaintingPad = target.count == 4 && target[1] == 9 && produced * 9 == wanted * 4
+            guard produced == wanted || inpaintingPad else {
+                throw fail("the factors make \(produced) values but checkpoint weight '\(targetKey)' \(target) has \(wanted)")
             }
-            return Double(t.scalars[0])
+            return LoraModule(name: name, layer: layer, targetKey: targetKey, targetShape: target, factors: f,
+                              scale: scale, precision: precision)
         }
-        let rank = down.shape.first ?? 0
-        let scale = try scalar("scale") ?? (try scalar("alpha")).map { $0 / Double(rank) } ?? 1
-        try checkShapes(up: up, down: down, mid: mid, target: targetShape, file: file.path, name: name)
-        return LoraModule(name: name, layer: layer, targetKey: targetKey, targetShape: targetShape,
-                          up: up, down: down, mid: mid, scale: scale)
+        if (has("lora_up.weight") && has("lora_down.weight")) || (has("lora_B.weight") && has("lora_A.weight")) {
+            let up = try required(has("lora_up.weight") ? "lora_up.weight" : "lora_B.weight")
+            let down = try required(has("lora_down.weight") ? "lora_down.weight" : "lora_A.weight")
+            let mid = try tensor("lora_mid.weight")
+            let (r, upRank) = (down.shape[0], up.count / up.shape[0])
+            guard up.rank >= 2, down.rank >= 2 else { throw fail("lora_up/lora_down must be at least 2-D") }
+            if let mid {
+                guard mid.rank == 4, mid.shape[0] == upRank, mid.shape[1] == r else {
+                    throw fail("lora_mid \(mid.shape) does not join lora_up \(up.shape) and lora_down \(down.shape)")
+                }
+            } else if upRank != r {
+                throw fail("lora_up \(up.shape) and lora_down \(down.shape) ranks differ")
+            }
+            guard up.shape[0] == target[0] else { throw fail("lora_up \(up.shape) does not match \(target)") }
+            let inner = (down.count / r) * (mid.map { $0.count / ($0.shape[0] * $0.shape[1]) } ?? 1)
+            // LoRA factors are widened to float32 (A1111 casts them to devices.dtype).
+            return try module(.lora(up: up, down: down, mid: mid), scale: try scale(dim: r), precision: .f32,
+                              produced: up.shape[0] * inner)
+        }
+        if ["hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b"].allSatisfy(has) {
+            let (w1a, w1b, w2a, w2b) = (try required("hada_w1_a"), try required("hada_w1_b"),
+                                        try required("hada_w2_a"), try required("hada_w2_b"))
+            let (t1, t2) = (try tensor("hada_t1"), try tensor("hada_t2"))
+            let s1 = try productShape(w1a, w1b, t1, "hada_w1"), s2 = try productShape(w2a, w2b, t2, "hada_w2")
+            guard s1.reduce(1, *) == s2.reduce(1, *) else { throw fail("hada_w1 makes \(s1) but hada_w2 makes \(s2)") }
+            let p = precision(of: ["hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b", "hada_t1", "hada_t2"])
+            return try module(.loha(w1a: w1a, w1b: w1b, t1: t1, w2a: w2a, w2b: w2b, t2: t2),
+                              scale: try scale(dim: w1b.shape[0]), precision: p, produced: s1.reduce(1, *))
+        }
+        let hasW1 = has("lokr_w1") || (has("lokr_w1_a") && has("lokr_w1_b"))
+        let hasW2 = has("lokr_w2") || (has("lokr_w2_a") && has("lokr_w2_b"))
+        if hasW1 && hasW2 {
+            let w1 = try kronFactor("lokr_w1", t: nil), w2 = try kronFactor("lokr_w2", t: try tensor("lokr_t2"))
+            guard w1.shape.count == 2, w2.shape.count == 2 || w2.shape.count == 4 else {
+                throw fail("lokr_w1 must be 2-D and lokr_w2 2-D or 4-D (got \(w1.shape), \(w2.shape))")
+            }
+            let dim = ["lokr_w2_b", "lokr_w1_b"].lazy.compactMap { self.parts[$0].flatMap { self.file.shape(of: $0)?.first } }.first
+            let p = precision(of: ["lokr_w1", "lokr_w1_a", "lokr_w1_b", "lokr_w2", "lokr_w2_a", "lokr_w2_b", "lokr_t2"])
+            return try module(.lokr(w1: w1.factor, w2: w2.factor), scale: try scale(dim: dim), precision: p,
+                              produced: w1.shape.reduce(1, *) * w2.shape.reduce(1, *))
+        }
+        if has("diff") {
+            let diff = try required("diff"), bias = try tensor("diff_b")
+            if let bias, bias.count != target[0] {
+                throw fail("diff_b has \(bias.count) values for a layer with \(target[0]) outputs")
+            }
+            return try module(.full(diff: diff, bias: bias), scale: try scale(dim: nil),
+                              precision: precision(of: ["diff"]), produced: diff.count)
+        }
+        throw fail("keys \(parts.keys.sorted().joined(separator: ", ")) make no complete network module")
     }
 
-    /// The factors must chain (`up`'s rank = `down`'s rank, through `mid`) and rebuild the target's size.
-    private static func checkShapes(up: Tensor, down: Tensor, mid: Tensor?, target: [Int], file: String,
-                                    name: String) throws {
-        func fail(_ why: String) -> ModelFileError {
-            .badTensor(file: file, key: name, reason: "\(why) (up \(up.shape), down \(down.shape)"
-                       + (mid.map { ", mid \($0.shape)" } ?? "") + ", checkpoint weight \(target))")
-        }
-        guard up.rank >= 2, down.rank >= 2, up.count > 0, down.count > 0 else { throw fail("empty or 1-D factors") }
-        let upRank = up.count / up.shape[0], downRank = down.shape[0]
-        if let mid {
-            guard mid.rank == 4, mid.shape[0] == upRank, mid.shape[1] == downRank else {
-                throw fail("lora_mid does not join lora_up and lora_down")
+    /// The shape `a · b` (or the CP rebuild from `t`) makes; throws when the factors do not chain.
+    func productShape(_ a: Tensor, _ b: Tensor, _ t: Tensor?, _ label: String) throws -> [Int] {
+        guard a.rank >= 2, b.rank >= 2 else { throw fail("\(label) factors must be at least 2-D") }
+        if let t {
+            guard t.rank >= 2, a.rank == 2, b.rank == 2, t.shape[0] == a.shape[0], t.shape[1] == b.shape[0] else {
+                throw fail("\(label) CP factors do not chain (t \(t.shape), a \(a.shape), b \(b.shape))")
             }
-        } else if upRank != downRank {
-            throw fail("lora_up and lora_down ranks differ")
+            return [a.shape[1], b.shape[1]] + Array(t.shape.dropFirst(2))
         }
-        let inner = (down.count / downRank) * (mid.map { $0.count / ($0.shape[0] * $0.shape[1]) } ?? 1)
-        let produced = up.shape[0] * inner
-        let wanted = target.reduce(1, *)
-        let inpaintingPad = target.count == 4 && target[1] == 9 && produced * 9 == wanted * 4
-        guard up.shape[0] == target[0], produced == wanted || inpaintingPad else {
-            throw fail("the factors do not rebuild the checkpoint weight")
+        guard a.count / a.shape[0] == b.shape[0] else {
+            throw fail("\(label)_a \(a.shape) and \(label)_b \(b.shape) do not chain")
         }
+        return [a.shape[0], b.count / b.shape[0]]
+    }
+
+    /// A LoKr factor and the shape it makes.
+    func kronFactor(_ base: String, t: Tensor?) throws -> (factor: LoraModule.KronFactor, shape: [Int]) {
+        if let whole = try tensor(base) { return (.whole(whole), whole.shape) }
+        let a = try required(base + "_a"), b = try required(base + "_b")
+        let shape = try productShape(a, b, t, base)
+        guard t != nil || (a.rank == 2 && b.rank == 2) else { throw fail("\(base)_a/_b must be 2-D") }
+        return (t.map { .cp(t: $0, a: a, b: b) } ?? .product(a, b), shape)
     }
 }
 
@@ -262,15 +289,27 @@ public struct LoraOverlay: TensorSource {
         }
     }
 
+    private struct Patch {
+        let module: LoraModule
+        let multiplier: Double
+        let dynDim: Int?
+        /// True when the key is the module's bias (a `full` module's `diff_b`).
+        let bias: Bool
+    }
+
     public let base: any TensorSource
-    private let patches: [String: [(module: LoraModule, multiplier: Double, dynDim: Int?)]]
+    private let patches: [String: [Patch]]
 
     public init(base: any TensorSource, applying networks: [Application]) {
         self.base = base
-        var patches = [String: [(module: LoraModule, multiplier: Double, dynDim: Int?)]]()
+        var patches = [String: [Patch]]()
         for a in networks {
             for m in a.network.modules {
-                patches[m.targetKey, default: []].append((m, m.isTextEncoder ? a.teMultiplier : a.unetMultiplier, a.dynDim))
+                let multiplier = m.isTextEncoder ? a.teMultiplier : a.unetMultiplier
+                patches[m.targetKey, default: []].append(Patch(module: m, multiplier: multiplier, dynDim: a.dynDim, bias: false))
+                if let bias = m.biasKey, base.shape(of: bias) != nil {
+                    patches[bias, default: []].append(Patch(module: m, multiplier: multiplier, dynDim: nil, bias: true))
+                }
             }
         }
         self.patches = patches
@@ -285,7 +324,8 @@ public struct LoraOverlay: TensorSource {
     public func tensor(_ key: String) throws -> Tensor {
         var t = try base.tensor(key)
         for p in patches[key] ?? [] {
-            t = t + p.module.delta(multiplier: p.multiplier, dynDim: p.dynDim).reshaped(t.shape)
+            t = p.bias ? p.module.appliedToBias(t, multiplier: p.multiplier)
+                       : p.module.applied(to: t, multiplier: p.multiplier, dynDim: p.dynDim)
         }
         return t
     }
