@@ -5,8 +5,9 @@ import TensorCore
 /// Multi-head scaled-dot-product attention, `softmax(q kᵀ · scale) v` per head, on `[B, T, H·D]` token tensors.
 /// `q: [B, Tq, H·D]`, `k, v: [B, Tk, H·D]` → `[B, Tq, H·D]` (as `F.scaled_dot_product_attention` after splitting
 /// heads). Heads are read in place through GEMM leading dimensions; queries go in blocks so the score buffer
-/// stays at `block × Tk` floats; the softmax of a block is split over the cores.
-func multiHeadAttention(query q: Tensor, key k: Tensor, value v: Tensor, heads: Int, scale: Float? = nil) -> Tensor {
+/// stays at `block × Tk` floats (16 MiB: large GEMMs, and memory bounded at any token count; measured faster than
+/// 1 MiB blocks at 4096 tokens); the softmax of a block is split over the cores.
+public func multiHeadAttention(query q: Tensor, key k: Tensor, value v: Tensor, heads: Int, scale: Float? = nil) -> Tensor {
     let (b, tq, inner) = (q.shape[0], q.shape[1], q.shape[2])
     let tk = k.shape[1]
     precondition(k.shape == [b, tk, inner] && v.shape == [b, tk, inner] && inner % heads == 0,

@@ -16,6 +16,11 @@ extension Tensor {
         let plane = ho * wo
         let direct = kh == 1 && kw == 1 && stride == 1 && padding == 0
         let bandRows = max(1, min(ho, (1 << 22) / max(kdim * wo, 1)))
+        // Small planes (low resolutions, deep levels): one GEMM over the whole batch, so the weights are packed
+        // once for n·plane columns instead of n times for few.
+        if n > 1 && plane <= 1024 && kdim * n * plane <= 1 << 23 {
+            return batchedConv(weight: weight, bias: bias, stride: stride, padding: padding, outH: ho, outW: wo)
+        }
         return Tensor(uninitialized: [n, cout, ho, wo]) { out in
             let op = out.baseAddress!
             if let bias {
@@ -53,17 +58,59 @@ extension Tensor {
     }
 }
 
-/// Unfolds output rows `outRows` of one image `[C, H, W]` into columns `[C·kh·kw, outRows.count·Wo]` (zero padding).
+extension Tensor {
+    /// `conv2d` as one GEMM for the batch: every image's columns side by side, `[C·kh·kw, n·plane]`, then
+    /// `W [Cout, C·kh·kw] · columns` into `[Cout, n·plane]`, scattered to `[n, Cout, plane]` with the bias.
+    func batchedConv(weight: Tensor, bias: Tensor?, stride: Int, padding: Int, outH ho: Int, outW wo: Int) -> Tensor {
+        let (n, cin, h, w) = (shape[0], shape[1], shape[2], shape[3])
+        let (cout, kh, kw) = (weight.shape[0], weight.shape[2], weight.shape[3])
+        let kdim = cin * kh * kw, plane = ho * wo, columnsWide = n * plane
+        var columns = [Float](repeating: 0, count: kdim * columnsWide)
+        var product = [Float](repeating: 0, count: cout * columnsWide)
+        scalars.withUnsafeBufferPointer { xBuf in
+            columns.withUnsafeMutableBufferPointer { col in
+                for b in 0..<n {
+                    im2col(xBuf.baseAddress! + b * cin * h * w, channels: cin, height: h, width: w, kh: kh, kw: kw,
+                           stride: stride, padding: padding, outRows: 0..<ho, outW: wo,
+                           into: col.baseAddress! + b * plane, rowStride: columnsWide)
+                }
+            }
+        }
+        weight.scalars.withUnsafeBufferPointer { wBuf in
+            columns.withUnsafeBufferPointer { col in
+                product.withUnsafeMutableBufferPointer { c in
+                    sgemm(m: cout, n: columnsWide, k: kdim, a: wBuf.baseAddress!, b: col.baseAddress!, c: c.baseAddress!)
+                }
+            }
+        }
+        return Tensor(uninitialized: [n, cout, ho, wo]) { out in
+            product.withUnsafeBufferPointer { c in
+                for b in 0..<n {
+                    for co in 0..<cout {
+                        let src = c.baseAddress! + co * columnsWide + b * plane, dst = out.baseAddress! + (b * cout + co) * plane
+                        let add = bias?.scalars[co] ?? 0
+                        for p in 0..<plane { dst[p] = add + src[p] }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Unfolds output rows `outRows` of one image `[C, H, W]` into columns `[C·kh·kw, outRows.count·Wo]` (zero padding);
+/// `rowStride` is the distance between column rows (default: packed).
 @inline(__always)
 func im2col(_ x: UnsafePointer<Float>, channels: Int, height: Int, width: Int, kh: Int, kw: Int,
-            stride: Int, padding: Int, outRows: Range<Int>, outW: Int, into col: UnsafeMutablePointer<Float>) {
+            stride: Int, padding: Int, outRows: Range<Int>, outW: Int, into col: UnsafeMutablePointer<Float>,
+            rowStride: Int? = nil) {
     let outH = outRows.count
+    let ld = rowStride ?? outH * outW
     var row = 0
     for c in 0..<channels {
         let plane = x + c * height * width
         for ki in 0..<kh {
             for kj in 0..<kw {
-                let dst = col + row * outH * outW
+                let dst = col + row * ld
                 for oy in 0..<outH {
                     let iy = (outRows.lowerBound + oy) * stride - padding + ki
                     let drow = dst + oy * outW

@@ -2,8 +2,9 @@ import Foundation
 import Networks
 import TensorCore
 
-/// Benchmarks of the full-size SD1.5 networks on random weights: UNet step (CFG batch 2) at 512 and 256, VAE
-/// decode at 512, peak RSS, the GEMM floor (network FLOPs / measured sgemm rate), and the PyTorch CPU anchor
+/// Benchmarks of the full-size SD1.5 networks on random weights: CLIP encode (cond + uncond, `[2, 77]`), UNet
+/// step (CFG batch 2) at 512 and 256, VAE decode at 512, one whole 20-step 512×512 txt2img image
+/// (ImageBenchmarks), peak RSS, the GEMM floor (network FLOPs / measured sgemm rate), and the PyTorch CPU anchor
 /// (compat/reference/bench_torch_unet.py) in the same run when the reference Python is present.
 enum NetworkBenchmarks {
     struct Options {
@@ -13,9 +14,15 @@ enum NetworkBenchmarks {
         var torchThreads = 2
         var sizes = [512, 256]
         var vae = true
+        var clip = true
+        var image = true
+        /// Size and sampling steps of the whole-image benchmark.
+        var imageSize = 512
+        var steps = 20
 
         static let usage = """
-            sdbench networks [--sizes 512,256] [--repeats N] [--no-vae] [--no-torch] [--torch-threads N] \
+            sdbench networks [--sizes 512,256] [--repeats N] [--no-unet] [--no-vae] [--no-clip] [--no-image] \
+                             [--image-size 512] [--steps 20] [--no-torch] [--torch-threads N] \
                              [--manifest fixtures/sd15/manifest.json]
             """
 
@@ -44,8 +51,20 @@ enum NetworkBenchmarks {
                         throw BenchmarkError.usage("--torch-threads needs N ≥ 1")
                     }
                     torchThreads = n
+                case "--image-size":
+                    guard let n = Int(try value(arg)), n > 0, n % 64 == 0 else {
+                        throw BenchmarkError.usage("--image-size needs a positive multiple of 64")
+                    }
+                    imageSize = n
+                case "--steps":
+                    guard let n = Int(try value(arg)), n >= 1 else {
+                        throw BenchmarkError.usage("--steps needs N ≥ 1")
+                    }
+                    steps = n
                 case "--manifest": manifest = try value(arg)
                 case "--no-vae": vae = false
+                case "--no-clip": clip = false
+                case "--no-image": image = false
                 case "--no-unet": sizes = []
                 case "--no-torch": referencePython = nil
                 default: throw BenchmarkError.usage("unknown argument '\(arg)'\n\(Self.usage)")
@@ -56,15 +75,24 @@ enum NetworkBenchmarks {
 
     enum BenchmarkError: Error, CustomStringConvertible {
         case usage(String)
-        var description: String { switch self { case .usage(let message): return message } }
+        /// A benchmark could not run as meant.
+        case failed(String)
+        var description: String {
+            switch self {
+            case .usage(let message), .failed(let message): return message
+            }
+        }
     }
 
     static func run(_ options: Options) throws {
         AllocatorPolicy.reuseFreedMemory()
         let source = try RandomTensorSource(manifest: options.manifest)
         let start = Date()
-        let unet = try UNetModel(WeightReader(source, prefix: "model.diffusion_model"))
-        let vae = options.vae ? try AutoencoderKL(WeightReader(source, prefix: "first_stage_model")) : nil
+        let unet = !options.sizes.isEmpty || options.image
+            ? try UNetModel(WeightReader(source, prefix: "model.diffusion_model")) : nil
+        let vae = options.vae || options.image
+            ? try AutoencoderKL(WeightReader(source, prefix: "first_stage_model")) : nil
+        let text = options.clip || options.image ? try ImageBenchmarks.textEncoder(source) : nil
         print(String(format: "weights: %.1f s to generate and build (random, full SD1.5 shapes)",
                      Date().timeIntervalSince(start)))
         let gemm = sgemmRate()
@@ -72,7 +100,11 @@ enum NetworkBenchmarks {
         emitBench("networks/sgemm 2048x4096x2880", gemm / 1e9, "GFLOP/s")
         print("| stage | shape | swift s | floor s | swift/floor | torch s | swift/torch |")
         print("|---|---|---|---|---|---|---|")
+        if options.clip, let text {
+            try ImageBenchmarks.clipRow(text, source: source, options: options, gemm: gemm)
+        }
         for size in options.sizes {
+            guard let unet else { continue }
             let latent = size / 8
             let x = RandomTensorSource.random([2, 4, latent, latent], seed: 1, bound: 1)
             let context = RandomTensorSource.random([2, 77, 768], seed: 2, bound: 1)
@@ -81,11 +113,15 @@ enum NetworkBenchmarks {
             let torch = torchSeconds(options, stage: "unet", size: size)
             row("UNet step CFG", "2×4×\(latent)×\(latent)", seconds, flops / gemm, torch)
         }
-        if let vae {
+        if options.vae, let vae {
             let z = RandomTensorSource.random([1, 4, 64, 64], seed: 3, bound: 1)
             let seconds = try time(options.repeats) { _ in _ = try vae.decode(z) }
             row("VAE decode", "1×4×64×64", seconds, VAEFLOPs.decode(vae.config, height: 64, width: 64) / gemm,
                 torchSeconds(options, stage: "vae", size: 512))
+        }
+        if options.image, let unet, let vae, let text {
+            try ImageBenchmarks.imageRow(unet: unet, vae: vae, text: text, source: source, options: options,
+                                         gemm: gemm)
         }
         print(String(format: "peak RSS: %.2f GiB", Double(peakRSSBytes()) / Double(1 << 30)))
         emitBench("networks/peak RSS", Double(peakRSSBytes()) / Double(1 << 30), "GiB")
@@ -123,14 +159,15 @@ enum NetworkBenchmarks {
         var c = [Float](repeating: 0, count: m * n)
         let seconds = time(3) { _ in
             c.withUnsafeMutableBufferPointer { cp in
-                sgemm(m: m, n: n, k: k, a: a, b: b, c: cp.baseAddress!)
+                guard let out = cp.baseAddress else { return }
+                sgemm(m: m, n: n, k: k, a: a, b: b, c: out)
             }
         }
         return 2 * Double(m * n * k) / seconds
     }
 
     /// Seconds per stage from compat/reference/bench_torch_unet.py, or nil when the reference Python is absent.
-    static func torchSeconds(_ options: Options, stage: String, size: Int) -> Double? {
+    static func torchSeconds(_ options: Options, stage: String, size: Int, steps: Int? = nil) -> Double? {
         guard let python = options.referencePython, FileManager.default.isExecutableFile(atPath: python) else {
             return nil
         }
@@ -138,6 +175,7 @@ enum NetworkBenchmarks {
         process.executableURL = URL(fileURLWithPath: python)
         process.arguments = ["compat/reference/bench_torch_unet.py", "--stage", stage, "--size", String(size),
                              "--threads", String(options.torchThreads), "--repeats", String(options.repeats)]
+            + (steps.map { ["--steps", String($0)] } ?? [])
         let pipe = Pipe()
         process.standardOutput = pipe
         do { try process.run() } catch { return nil }
@@ -159,7 +197,7 @@ enum NetworkBenchmarks {
 }
 
 /// Random weights for every key of a manifest (keys and shapes of a real checkpoint), made on request: weights
-/// uniform in ±1/√fan_in (PyTorch's default init scale), norm scales 1, biases small.
+/// uniform in ±1/√fan_in (PyTorch's default init scale), norm scales 1, biases small, position ids 0, 1, 2, ….
 struct RandomTensorSource: TensorSource {
     let shapes: [String: [Int]]
     let keys: [String]
@@ -181,6 +219,9 @@ struct RandomTensorSource: TensorSource {
         let seed = UInt64(truncatingIfNeeded: key.utf8.reduce(14_695_981_039_346_656_037) { ($0 ^ UInt64($1)) &* 1_099_511_628_211 })
         if shape.count == 1 && (key.contains("norm") && key.hasSuffix(".weight")) {
             return Tensor(repeating: 1, shape: shape)
+        }
+        if key.hasSuffix(".position_ids") {
+            return Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map(Float.init))
         }
         let fanIn = shape.count > 1 ? shape.dropFirst().reduce(1, *) : 1
         return Self.random(shape, seed: seed, bound: shape.count > 1 ? 1 / Float(fanIn).squareRoot() : 0.02)

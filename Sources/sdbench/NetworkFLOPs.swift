@@ -86,3 +86,13 @@ enum VAEFLOPs {
         return 2 * macs
     }
 }
+
+enum CLIPFLOPs {
+    /// Text-model FLOPs for `batch` rows of `tokens`: per layer q, k, v, out and the two MLP projections, plus
+    /// the full `tokens × tokens` score and value products (as PyTorch computes them under the causal mask).
+    static func count(layers: Int, width: Int, inner: Int, batch: Int, tokens: Int) -> Double {
+        let c = Double(width), t = Double(tokens)
+        let perLayer = 4 * c * c * t + 2 * c * Double(inner) * t + 2 * t * t * c
+        return 2 * Double(layers) * perLayer * Double(batch)
+    }
+}

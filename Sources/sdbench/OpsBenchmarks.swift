@@ -1,5 +1,6 @@
 import Foundation
 import TensorCore
+import Networks
 
 /// One figure for machines: `BENCH {"name":…,"value":…,"unit":…}` on its own line, so runs can be compared.
 func emitBench(_ name: String, _ value: Double, _ unit: String) {
@@ -52,11 +53,11 @@ enum OpsBenchmarks {
         })
         let q = random([1, 4096, 320], seed: 6), k = random([1, 4096, 320], seed: 7), v = random([1, 4096, 320], seed: 8)
         list.append(Op(name: "attention 4096x4096 8x40", flops: 4 * 4096 * 4096 * 320) {
-            _ = Tensor.attention(query: q, key: k, value: v, heads: 8)
+            _ = multiHeadAttention(query: q, key: k, value: v, heads: 8)
         })
         let kc = random([1, 77, 320], seed: 9), vc = random([1, 77, 320], seed: 10)
         list.append(Op(name: "attention 4096x77 8x40", flops: 4 * 4096 * 77 * 320) {
-            _ = Tensor.attention(query: q, key: kc, value: vc, heads: 8)
+            _ = multiHeadAttention(query: q, key: kc, value: vc, heads: 8)
         })
         let gw = random([320], seed: 11), gb = random([320], seed: 12)
         list.append(Op(name: "groupnorm 32g 320ch 64x64", flops: 8 * 320 * 4096) {
