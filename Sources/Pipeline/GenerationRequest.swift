@@ -177,7 +177,7 @@ public struct GenerationResult: Sendable {
     public var loraHashes: [(name: String, hash: String)]
     /// A1111's `extra_generation_params` in insertion order: hires-fix keys, `Lora hashes`, schedule keys,
     /// then the hooks' keys.
-    public var extraParameters: [(key: String, value: InfotextValue)]
+    public var extraParameters: [(key: String, value: InfotextValue?)]
     /// True when the job was interrupted (the images are what was made so far).
     public var interrupted: Bool
     /// Wall-clock seconds spent generating.
@@ -186,7 +186,7 @@ public struct GenerationResult: Sendable {
     public init(images: [RGBImage], allPrompts: [String], allNegativePrompts: [String], allSeeds: [Int64],
                 allSubseeds: [Int64], request: GenerationRequest, scheduleLabel: String, modelName: String,
                 modelShortHash: String?, vaeName: String? = nil, vaeShortHash: String? = nil,
-                loraHashes: [(name: String, hash: String)] = [], extraParameters: [(key: String, value: InfotextValue)] = [],
+                loraHashes: [(name: String, hash: String)] = [], extraParameters: [(key: String, value: InfotextValue?)] = [],
                 interrupted: Bool = false, seconds: Double = 0) {
         self.images = images
         self.allPrompts = allPrompts

@@ -50,14 +50,15 @@ public struct InfotextFields: Sendable {
     /// randn_source; written only when not "GPU".
     public var rng: String
     public var tiling: Bool
-    public var extra: [(key: String, value: InfotextValue)]
+    /// A nil value keeps the key's slot but writes nothing (a Python `None`).
+    public var extra: [(key: String, value: InfotextValue?)]
     public var version: String?
     public var user: String?
 
     public init(prompt: String, negativePrompt: String = "", steps: Int, sampler: String, scheduleType: String?,
                 cfgScale: Double, seed: Int64, width: Int, height: Int, modelHash: String? = nil,
                 modelName: String? = nil, clipSkip: Int = 1, rng: String = "GPU", tiling: Bool = false,
-                extra: [(key: String, value: InfotextValue)] = [], version: String? = "v1.10.1") {
+                extra: [(key: String, value: InfotextValue?)] = [], version: String? = "v1.10.1") {
         self.prompt = prompt
         self.negativePrompt = negativePrompt
         self.steps = steps
@@ -108,7 +109,7 @@ public enum Infotext {
             ("Variation seed strength", f.variationSeedStrength.flatMap { $0 == 0 ? nil : .float($0) }),
             ("Seed resize from", f.seedResizeFrom.flatMap { $0.width <= 0 || $0.height <= 0 ? nil
                                                             : .string("\($0.width)x\($0.height)") }),
-            ("Denoising strength", f.extra.first { $0.key == "Denoising strength" }?.value),
+            ("Denoising strength", f.extra.first { $0.key == "Denoising strength" }?.value ?? nil),
             ("Conditional mask weight", f.conditionalMaskWeight.map { .float($0) }),
             ("Clip skip", f.clipSkip <= 1 ? nil : .int(Int64(f.clipSkip))),
             ("ENSD", f.ensd.map { .int($0) }),

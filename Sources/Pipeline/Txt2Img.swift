@@ -175,20 +175,21 @@ public struct Txt2Img {
     static func extraParameters(_ request: GenerationRequest, original: GenerationRequest,
                                 loraHashes: [(name: String, hash: String)], tiHashes: String? = nil,
                                 schedule: [(key: String, value: String)],
-                                hiresSchedule: String?) -> [(key: String, value: InfotextValue)] {
-        var out = [(key: String, value: InfotextValue)]()
-        func set(_ key: String, _ value: InfotextValue) {
+                                hiresSchedule: String?) -> [(key: String, value: InfotextValue?)] {
+        var out = [(key: String, value: InfotextValue?)]()
+        func set(_ key: String, _ value: InfotextValue?) {
             if let i = out.firstIndex(where: { $0.key == key }) { out[i].value = value } else { out.append((key, value)) }
         }
         var hiresScheduleSlot: Int?
         if let hires = request.hires {
             set("Denoising strength", .float(hires.denoisingStrength))
             if let name = original.hires?.samplerName, name != original.samplerName { set("Hires sampler", .string(name)) }
-            if !hires.prompt.isEmpty, hires.prompt != request.prompt { set("Hires prompt", .string(hires.prompt)) }
-            if !hires.negativePrompt.isEmpty, hires.negativePrompt != request.negativePrompt {
-                set("Hires negative prompt", .string(hires.negativePrompt))
-            }
-            hiresScheduleSlot = out.count
+            // Always present (callables in A1111, written only when they differ from the first pass's).
+            set("Hires prompt", hires.prompt.isEmpty || hires.prompt == request.prompt ? nil : .string(hires.prompt))
+            set("Hires negative prompt", hires.negativePrompt.isEmpty || hires.negativePrompt == request.negativePrompt
+                ? nil : .string(hires.negativePrompt))
+            set("Hires schedule type", nil)   // filled by the hires pass when its schedule differs
+            hiresScheduleSlot = out.count - 1
             if hires.resizeX == 0 && hires.resizeY == 0 {
                 set("Hires upscale", .float(hires.scale))
             } else {
@@ -207,9 +208,7 @@ public struct Txt2Img {
             set("Emphasis", .string(request.emphasis.rawValue))
         }
         for (key, value) in schedule { set(key, .string(value)) }
-        if let hiresSchedule, let slot = hiresScheduleSlot {
-            out.insert(("Hires schedule type", .string(hiresSchedule)), at: slot)
-        }
+        if let hiresSchedule, let slot = hiresScheduleSlot { out[slot].value = .string(hiresSchedule) }
         return out
     }
 

@@ -83,13 +83,16 @@ enum ResultEncoding {
                          request req: Txt2ImgRequest,
                          options: EffectiveOptions, version: String) -> JSONValue {
         let g = result.request
+        // A1111 keeps per-image values as callables, which its JSON encoder writes as null.
+        let callables: Set<String> = ["Hires prompt", "Hires negative prompt"]
         let extras = JSONObject(infotextFields(result, index: 0, options: options, version: version).extra.map { k, v in
             let value: JSONValue
-            switch v {
-            case let .int(i): value = .int(i)
-            case let .float(d): value = .double(d)
-            case let .string(s): value = .string(s)
-            case let .bool(b): value = .bool(b)
+            switch callables.contains(k) ? nil : v {
+            case let .int(i)?: value = .int(i)
+            case let .float(d)?: value = .double(d)
+            case let .string(s)?: value = .string(s)
+            case let .bool(b)?: value = .bool(b)
+            case nil: value = .null
             }
             return (k, value)
         })

@@ -241,7 +241,8 @@ final class WarningLog: @unchecked Sendable {
                            prompt: "other", samplerName: "Euler")
         let extras = Txt2Img.extraParameters(r, original: r, loraHashes: [("a", "0123456789ab")], tiHashes: "e: ffff",
                                              schedule: [("Schedule type", "Karras")], hiresSchedule: "Automatic")
-        #expect(extras.map(\.key) == ["Denoising strength", "Hires sampler", "Hires prompt", "Hires schedule type",
+        #expect(extras.map(\.key) == ["Denoising strength", "Hires sampler", "Hires prompt", "Hires negative prompt",
+                                      "Hires schedule type",
                                       "Hires upscale", "Hires steps", "Hires upscaler", "Lora hashes", "TI hashes",
                                       "Emphasis", "Schedule type"])
         #expect(extras.first?.value == .float(0.55))
@@ -249,6 +250,8 @@ final class WarningLog: @unchecked Sendable {
         r.hires?.resizeX = 128
         let resized = Txt2Img.extraParameters(r, original: r, loraHashes: [], schedule: [], hiresSchedule: nil)
         #expect(resized.contains { $0.key == "Hires resize" && $0.value == .string("128x0") })
-        #expect(!resized.contains { $0.key == "Hires upscaler" || $0.key == "Hires schedule type" })
+        #expect(!resized.contains { $0.key == "Hires upscaler" })
+        // Present as None (A1111's placeholder), so written nowhere in the infotext.
+        #expect(resized.contains { $0.key == "Hires schedule type" && $0.value == nil })
     }
 }

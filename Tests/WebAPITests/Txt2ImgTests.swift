@@ -30,7 +30,7 @@ final class RecordingGenerator: ImageGenerator, @unchecked Sendable {
         let n = r.batchSize * r.nIter
         let image = RGBImage(width: r.width, height: r.height,
                              pixels: [UInt8](repeating: UInt8(r.seed % 256), count: r.width * r.height * 3))
-        let extra: [(key: String, value: InfotextValue)] = r.samplerName == "DPM++ 2M" ? [("Schedule type", .string("Karras"))] : []
+        let extra: [(key: String, value: InfotextValue?)] = r.samplerName == "DPM++ 2M" ? [("Schedule type", .string("Karras"))] : []
         return GenerationResult(images: Array(repeating: image, count: n), allPrompts: Array(repeating: r.prompt, count: n),
                                 allNegativePrompts: Array(repeating: r.negativePrompt, count: n),
                                 allSeeds: (0..<n).map { r.seed + Int64($0) }, allSubseeds: (0..<n).map { r.subseed + Int64($0) },
