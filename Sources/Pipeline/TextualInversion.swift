@@ -19,6 +19,17 @@ public struct TextualInversionEmbedding: Sendable {
     public var shape: Int { vectors.shape[1] }
     public var vectorCount: Int { vectors.shape[0] }
 
+    public init(name: String, path: String, vectors: Tensor, step: Int? = nil, sdCheckpoint: String? = nil,
+                sdCheckpointName: String? = nil, shortHash: String? = nil) {
+        self.name = name
+        self.path = path
+        self.vectors = vectors
+        self.step = step
+        self.sdCheckpoint = sdCheckpoint
+        self.sdCheckpointName = sdCheckpointName
+        self.shortHash = shortHash
+    }
+
     /// Reads an embedding file: A1111's `.pt` (`string_to_param` with one entry), a diffusers concept (`.bin`
     /// or `.safetensors` with one tensor, `[C]` or `[n, C]`, e.g. `emb_params`), or an SDXL pair
     /// (`clip_g` + `clip_l`, kept only to be listed as skipped). Anything else is an error naming the file.
