@@ -160,3 +160,33 @@ def write_safetensors(path: Path, tensors: Mapping[str, torch.Tensor], metadata:
             flat = tensors[name].detach().cpu().contiguous().reshape(-1)
             handle.write(flat.view(torch.uint8).numpy().tobytes())
     return path
+
+
+# ---------------------------------------------------------------- running A1111's own modules
+def stub_module(name: str, **attrs):
+    """A stand-in module registered under `name` (and as an attribute of its parent package)."""
+    import sys
+    import types
+    mod = types.ModuleType(name)
+    mod.__dict__.update(attrs)
+    sys.modules[name] = mod
+    parent, _, leaf = name.rpartition(".")
+    if parent:
+        setattr(sys.modules[parent], leaf, mod)
+    return mod
+
+
+def load_module(name: str, path):
+    """Executes the source file `path` as module `name` (e.g. an A1111 `modules.x` file), registered first so that
+    its own imports of itself resolve."""
+    import importlib.util
+    import sys
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    parent, _, leaf = name.rpartition(".")
+    if parent:
+        setattr(sys.modules[parent], leaf, mod)
+    spec.loader.exec_module(mod)
+    return mod
+

@@ -27,7 +27,7 @@ import types
 import torch
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from common import fixture_path, save_tensors, write_json, write_safetensors  # noqa: E402
+from common import fixture_path, load_module, save_tensors, stub_module, write_json, write_safetensors  # noqa: E402
 from gen_txt2img import tokenizer as clip_tokenizer  # noqa: E402
 from sd_layout import tiny_sd1  # noqa: E402
 
@@ -92,23 +92,6 @@ NEGATIVE = ["", "blurry, (lowres:1.4)"]
 
 
 # ---------------------------------------------------------------- A1111 modules with stubbed options and devices
-def _module(name, **attrs):
-    mod = types.ModuleType(name)
-    mod.__dict__.update(attrs)
-    sys.modules[name] = mod
-    parent, _, leaf = name.rpartition(".")
-    if parent:
-        setattr(sys.modules[parent], leaf, mod)
-    return mod
-
-
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    setattr(sys.modules["modules"], name.rpartition(".")[2], mod)
-    return mod
 
 
 class Hijack:
@@ -121,18 +104,18 @@ class Hijack:
 
 
 def load_a1111():
-    pkg = _module("modules")
+    pkg = stub_module("modules")
     pkg.__path__ = []
     opts = types.SimpleNamespace(emphasis="Original", comma_padding_backtrack=20, CLIP_stop_at_last_layers=1,
                                  use_old_emphasis_implementation=False, textual_inversion_add_hashes_to_infotext=False)
-    _module("modules.shared", opts=opts)
-    _module("modules.devices", device=torch.device("cpu"), cpu=torch.device("cpu"), torch_npu_set_device=lambda: None)
-    _module("modules.errors", display=lambda *a, **k: None, report=lambda *a, **k: None)
-    _module("modules.sd_hijack", model_hijack=Hijack())
-    parser = _load("modules.prompt_parser", A1111 / "prompt_parser.py")
-    _load("modules.sd_emphasis", A1111 / "sd_emphasis.py")
-    clip = _load("modules.sd_hijack_clip", A1111 / "sd_hijack_clip.py")
-    extra = _load("modules.extra_networks", A1111 / "extra_networks.py")
+    stub_module("modules.shared", opts=opts)
+    stub_module("modules.devices", device=torch.device("cpu"), cpu=torch.device("cpu"), torch_npu_set_device=lambda: None)
+    stub_module("modules.errors", display=lambda *a, **k: None, report=lambda *a, **k: None)
+    stub_module("modules.sd_hijack", model_hijack=Hijack())
+    parser = load_module("modules.prompt_parser", A1111 / "prompt_parser.py")
+    load_module("modules.sd_emphasis", A1111 / "sd_emphasis.py")
+    clip = load_module("modules.sd_hijack_clip", A1111 / "sd_hijack_clip.py")
+    extra = load_module("modules.extra_networks", A1111 / "extra_networks.py")
     return opts, parser, clip, extra
 
 

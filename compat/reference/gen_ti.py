@@ -54,7 +54,7 @@ import types
 import torch
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from common import fixture_path, save_tensors, write_json, write_safetensors  # noqa: E402
+from common import fixture_path, load_module, save_tensors, stub_module, write_json, write_safetensors  # noqa: E402
 from gen_a1111_extras import torch_save  # noqa: E402
 from gen_txt2img import tokenizer as clip_tokenizer  # noqa: E402
 from sd_layout import tiny_sd1  # noqa: E402
@@ -128,26 +128,6 @@ def a1111_modules():
     return out / "modules"
 
 
-def _module(name, **attrs):
-    mod = types.ModuleType(name)
-    mod.__dict__.update(attrs)
-    sys.modules[name] = mod
-    parent, _, leaf = name.rpartition(".")
-    if parent:
-        setattr(sys.modules[parent], leaf, mod)
-    return mod
-
-
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    parent, _, leaf = name.rpartition(".")
-    setattr(sys.modules[parent], leaf, mod)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def _exec_defs(path, names, module):
     """Executes the top-level class / function definitions `names` of a source file in `module`'s namespace."""
     tree = ast.parse(path.read_text(), str(path))
@@ -175,35 +155,35 @@ def _raise(message, *args, **kwargs):
 
 
 def load_a1111(src, embeddings_dir):
-    pkg = _module("modules")
+    pkg = stub_module("modules")
     pkg.__path__ = []
     opts = types.SimpleNamespace(emphasis="Original", comma_padding_backtrack=20, CLIP_stop_at_last_layers=1,
                                  use_old_emphasis_implementation=False, textual_inversion_add_hashes_to_infotext=True,
                                  textual_inversion_print_at_load=False, save_optimizer_state=False)
     cmd_opts = types.SimpleNamespace(embeddings_dir=str(embeddings_dir), no_hashing=False, disable_safe_unpickle=False)
-    shared = _module("modules.shared", opts=opts, cmd_opts=cmd_opts, sd_model=None)
+    shared = stub_module("modules.shared", opts=opts, cmd_opts=cmd_opts, sd_model=None)
     cpu = torch.device("cpu")
-    _module("modules.devices", device=cpu, cpu=cpu, dtype=torch.float32, torch_npu_set_device=lambda: None,
-            cond_cast_unet=lambda x: x, cond_cast_float=lambda x: x)
-    _module("modules.errors", display=_raise, report=_raise, display_once=_raise)
+    stub_module("modules.devices", device=cpu, cpu=cpu, dtype=torch.float32, torch_npu_set_device=lambda: None,
+                cond_cast_unet=lambda x: x, cond_cast_float=lambda x: x)
+    stub_module("modules.errors", display=_raise, report=_raise, display_once=_raise)
     caches = {}
-    _module("modules.cache", cache=lambda sub: caches.setdefault(sub, {}), dump_cache=lambda: None)
+    stub_module("modules.cache", cache=lambda sub: caches.setdefault(sub, {}), dump_cache=lambda: None)
     for name in ("sd_models", "images", "sd_samplers", "sd_hijack_checkpoint"):  # used only by training code
-        _module(f"modules.{name}")
-    safe = _load("modules.safe", src / "safe.py")  # replaces torch.load with its checked load, as in A1111
-    _load("modules.hashes", src / "hashes.py")
-    hijack_mod = _module("modules.sd_hijack", torch=torch, devices=sys.modules["modules.devices"], shared=shared,
+        stub_module(f"modules.{name}")
+    safe = load_module("modules.safe", src / "safe.py")  # replaces torch.load with its checked load, as in A1111
+    load_module("modules.hashes", src / "hashes.py")
+    hijack_mod = stub_module("modules.sd_hijack", torch=torch, devices=sys.modules["modules.devices"], shared=shared,
                          cmd_opts=cmd_opts)
-    parser = _load("modules.prompt_parser", src / "prompt_parser.py")
-    _load("modules.sd_emphasis", src / "sd_emphasis.py")
-    clip = _load("modules.sd_hijack_clip", src / "sd_hijack_clip.py")
+    parser = load_module("modules.prompt_parser", src / "prompt_parser.py")
+    load_module("modules.sd_emphasis", src / "sd_emphasis.py")
+    clip = load_module("modules.sd_hijack_clip", src / "sd_hijack_clip.py")
     hijack_mod.sd_hijack_clip = clip
-    ti_pkg = _module("modules.textual_inversion")
+    ti_pkg = stub_module("modules.textual_inversion")
     ti_pkg.__path__ = []
-    _module("modules.textual_inversion.dataset")  # torchvision + ldm, training only
+    stub_module("modules.textual_inversion.dataset")  # torchvision + ldm, training only
     for name in ("learn_schedule", "image_embedding", "saving_settings"):
-        _load(f"modules.textual_inversion.{name}", src / "textual_inversion" / f"{name}.py")
-    ti = _load("modules.textual_inversion.textual_inversion", src / "textual_inversion" / "textual_inversion.py")
+        load_module(f"modules.textual_inversion.{name}", src / "textual_inversion" / f"{name}.py")
+    ti = load_module("modules.textual_inversion.textual_inversion", src / "textual_inversion" / "textual_inversion.py")
     _exec_defs(src / "sd_hijack.py", ["StableDiffusionModelHijack", "EmbeddingsWithFixes"], hijack_mod)
     hijack_mod.model_hijack = hijack_mod.StableDiffusionModelHijack()
     api = types.ModuleType("modules.api.api")
