@@ -24,6 +24,8 @@ public final class ModelFiles: ModelLibrary, @unchecked Sendable {
     private var loraList: [Lora] = []
     private var embeddingFiles: [String] = []
     private var embeddingCache: [String: (mtime: Double, embedding: TextualInversionEmbedding?)] = [:]
+    /// Hashes computed without a cache file, by kind, path and modification time.
+    private var memoryHashes: [String: String] = [:]
     private var hypernetworkFiles: [String] = []
 
     public static let checkpointExtensions: Set<String> = ["safetensors", "ckpt"]
@@ -213,10 +215,19 @@ public final class ModelFiles: ModelLibrary, @unchecked Sendable {
 
     // MARK: helpers
 
-    /// Through the cache when there is one.
+    /// Through the cache file when there is one, else remembered in memory for the file's modification time.
     private func hash(title: String, file: String, kind: HashCache.Kind) throws -> String {
         if let cache { return try cache.hash(title: title, file: file, kind: kind) }
-        return kind == .addnet ? try ModelHashes.addnetHash(file: file) : try ModelHashes.sha256(file: file)
+        let key = "\(kind.rawValue)|\(file)|\((try? MappedFile.modificationTime(path: file)) ?? 0)"
+        lock.lock()
+        let known = memoryHashes[key]
+        lock.unlock()
+        if let known { return known }
+        let value = kind == .addnet ? try ModelHashes.addnetHash(file: file) : try ModelHashes.sha256(file: file)
+        lock.lock()
+        memoryHashes[key] = value
+        lock.unlock()
+        return value
     }
 
     /// String metadata of a safetensors file (empty for other formats or unreadable files).

@@ -27,8 +27,9 @@ struct SDAPI: AsyncParsableCommand {
     @Option(help: "Checkpoint to load at startup (path, file name, title or hash).")
     var ckpt: String?
 
-    @Option(name: .customLong("data-dir"), help: "Folder for config.json (settings) and cache.json (hashes).")
-    var dataDir: String?
+    @Option(name: .customLong("data-dir"),
+            help: "Folder for config.json (settings), cache.json (hashes) and outputs/ (A1111's data path).")
+    var dataDir: String = "."
 
     @Flag(name: .customLong("api-server-stop"), help: "Enable /sdapi/v1/server-kill, -restart and -stop.")
     var apiServerStop = false
