@@ -142,6 +142,8 @@ final class LoraMerger {
             return LoraOverlay.Application(network: network, teMultiplier: s.teMultiplier,
                                            unetMultiplier: s.unetMultiplier, dynDim: s.dynDim)
         }
+        // Only the networks in use stay in memory (A1111's lora_in_memory_limit defaults to 0).
+        parsed = parsed.filter { keys.contains($0.key) }
         let overlay = LoraOverlay(base: base.source, applying: applications)
         let patched = overlay.patchedKeys
         let root = WeightReader(overlay)
