@@ -65,11 +65,16 @@ public enum SafetensorsWriter {
             for v in t.scalars { withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
             header[key] = ["dtype": "F32", "shape": t.shape, "data_offsets": [begin, bytes.count]] as [String: Any]
         }
+        return try image(header: header, data: bytes)
+    }
+
+    /// A file from an arbitrary header object and data section (also malformed ones, for hostile-input tests).
+    public static func image(header: [String: Any], data: [UInt8]) throws -> Data {
         let json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
         var out = Data()
         withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
         out.append(json)
-        out.append(contentsOf: bytes)
+        out.append(contentsOf: data)
         return out
     }
 }

@@ -12,12 +12,7 @@ struct ValuesFixture: Decodable {
 
 /// Builds a safetensors image from a header object and a data section.
 func safetensorsImage(_ header: [String: Any], data: [UInt8]) throws -> Data {
-    let json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
-    var out = Data()
-    withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
-    out.append(json)
-    out.append(contentsOf: data)
-    return out
+    try SafetensorsWriter.image(header: header, data: data)
 }
 
 @Suite struct SafetensorsTests {
