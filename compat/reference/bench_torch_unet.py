@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from transformers import CLIPTextModel, CLIPTokenizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import sd_layout as L  # noqa: E402
+from common import clip_tokenizer_from_merges  # noqa: E402
 
 # The prompts Sources/sdbench/ImageBenchmarks.swift encodes and generates with.
 PROMPT = "a photograph of an astronaut riding a horse on the moon, highly detailed, sharp focus"
@@ -54,19 +54,9 @@ def best_of(repeats: int, fn) -> float:
 
 
 def tokenizer(max_length: int) -> CLIPTokenizer:
-    """CLIP's tokenizer from the repository's BPE merges (vocabulary: bytes, bytes + </w>, merges, then the two
-    special tokens)."""
+    """CLIP's tokenizer from the repository's BPE merges."""
     merges = [line for line in MERGES.read_text(encoding="utf-8").split("\n") if line]
-    byte_chars = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) \
-        + list(range(ord("®"), ord("ÿ") + 1))
-    extra = [b for b in range(256) if b not in byte_chars]
-    symbols = [chr(b) for b in byte_chars] + [chr(256 + i) for i in range(len(extra))]
-    vocab = symbols + [v + "</w>" for v in symbols] + ["".join(m.split()) for m in merges]
-    vocab += ["<|startoftext|>", "<|endoftext|>"]
-    folder = Path(tempfile.mkdtemp())
-    (folder / "vocab.json").write_text(json.dumps({v: i for i, v in enumerate(vocab)}))
-    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
-    return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=max_length)
+    return clip_tokenizer_from_merges(merges, model_max_length=max_length)
 
 
 def text_model(config: L.SD1Config) -> CLIPTextModel:

@@ -190,3 +190,20 @@ def load_module(name: str, path):
     spec.loader.exec_module(mod)
     return mod
 
+
+def clip_tokenizer_from_merges(merges, **kwargs):
+    """transformers' CLIPTokenizer for CLIP's BPE `merges` (lines "a b"), with the vocabulary CLIP's
+    SimpleTokenizer enumerates: the byte symbols, the same with </w>, one per merge, then the two special tokens."""
+    import tempfile
+    from transformers import CLIPTokenizer
+    byte_chars = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) \
+        + list(range(ord("®"), ord("ÿ") + 1))
+    extra = [b for b in range(256) if b not in byte_chars]
+    symbols = [chr(b) for b in byte_chars] + [chr(256 + i) for i in range(len(extra))]
+    vocab = symbols + [v + "</w>" for v in symbols] + ["".join(m.split()) for m in merges]
+    vocab += ["<|startoftext|>", "<|endoftext|>"]
+    folder = Path(tempfile.mkdtemp())
+    (folder / "vocab.json").write_text(json.dumps({v: i for i, v in enumerate(vocab)}))
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
+    return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), **kwargs)
+

@@ -32,7 +32,7 @@ from transformers import CLIPTokenizer
 
 import gen_lora
 import sd_layout
-from common import REPO_ROOT, save_tensors, write_json
+from common import REPO_ROOT, clip_tokenizer_from_merges, save_tensors, write_json
 from kdiffusion import external, sampling
 from sd_layout import tiny_sd1
 
@@ -102,25 +102,12 @@ def with_loras(model, case):
 
 
 def tokenizer() -> CLIPTokenizer:
-    """CLIP's tokenizer built from the BPE merges that ship in open_clip_torch (vocabulary as CLIP's
-    SimpleTokenizer enumerates it: bytes, bytes + </w>, merges, then the two special tokens)."""
+    """CLIP's tokenizer built from the BPE merges that ship in open_clip_torch."""
     import gzip
-    import json
-    import tempfile
     from importlib.util import find_spec
 
     bpe = Path(find_spec("open_clip").origin).parent / "bpe_simple_vocab_16e6.txt.gz"
-    merges = gzip.open(bpe).read().decode("utf-8").split("\n")[1:49152 - 256 - 2 + 1]
-    byte_chars = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) \
-        + list(range(ord("®"), ord("ÿ") + 1))
-    extra = [b for b in range(256) if b not in byte_chars]
-    symbols = [chr(b) for b in byte_chars] + [chr(256 + i) for i in range(len(extra))]
-    vocab = symbols + [v + "</w>" for v in symbols] + ["".join(m.split()) for m in merges]
-    vocab += ["<|startoftext|>", "<|endoftext|>"]
-    folder = Path(tempfile.mkdtemp())
-    (folder / "vocab.json").write_text(json.dumps({v: i for i, v in enumerate(vocab)}))
-    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
-    return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"))
+    return clip_tokenizer_from_merges(gzip.open(bpe).read().decode("utf-8").split("\n")[1:49152 - 256 - 2 + 1])
 
 
 def encode(model, tok, prompt: str) -> torch.Tensor:
